@@ -1,0 +1,8 @@
+"""Host test setup: firmware/ and the repo root (for boards/, tools/) on sys.path."""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for p in (os.path.join(ROOT, "firmware"), ROOT):
+    if p not in sys.path:
+        sys.path.insert(0, p)
