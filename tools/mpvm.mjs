@@ -1,0 +1,29 @@
+// Runs Python code inside the MicroPython WebAssembly VM (32-bit, like the MCUs).
+// stdin: {"files": {"/lib/evse/rpc.py": "...", ...}, "code": "...", "heap": bytes}
+// stdout: what the program printed. Exit 1 with the traceback on an exception.
+import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
+
+const chunks = [];
+for await (const c of process.stdin) chunks.push(c);
+const job = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+let out = "", err = "";
+const mp = await loadMicroPython({
+  heapsize: job.heap || 4 * 1024 * 1024,
+  stdout: (s) => { out += s + "\n"; },
+  stderr: (s) => { err += s + "\n"; },
+  linebuffer: true,
+});
+for (const [path, src] of Object.entries(job.files || {})) {
+  mp.FS.mkdirTree(path.slice(0, path.lastIndexOf("/")));
+  mp.FS.writeFile(path, src);
+}
+let rc = 0;
+try {
+  mp.runPython("import sys\nsys.path.append('/lib')\n" + job.code);
+} catch (e) {
+  err += e.message + "\n";
+  rc = 1;
+}
+process.stdout.write(out);
+process.stderr.write(err);
+process.exit(rc);

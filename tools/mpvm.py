@@ -1,0 +1,48 @@
+"""Run code in the MicroPython WebAssembly VM (host-side helper).
+
+The firmware (firmware/evse), the boards package and any extra files are
+written into the VM's filesystem under /lib, so imports work as on a
+device with the modules in /lib.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _tree(src_dir: str, dest: str) -> dict[str, str]:
+    files = {}
+    for base, _dirs, names in os.walk(src_dir):
+        for n in names:
+            if n.endswith(".py"):
+                p = os.path.join(base, n)
+                rel = os.path.relpath(p, src_dir).replace(os.sep, "/")
+                with open(p, encoding="utf-8") as f:
+                    files[dest + "/" + rel] = f.read()
+    return files
+
+
+def firmware_files() -> dict[str, str]:
+    files = _tree(os.path.join(ROOT, "firmware"), "/lib")
+    files.update(_tree(os.path.join(ROOT, "boards"), "/lib/boards"))
+    return files
+
+
+def run(code: str, extra: dict[str, str] | None = None, heap: int = 4 << 20,
+        timeout: float = 120) -> str:
+    """Run `code` in a fresh VM; returns its stdout. Raises on an exception."""
+    files = firmware_files()
+    files.update(extra or {})
+    job = json.dumps({"files": files, "code": code, "heap": heap})
+    p = subprocess.run(["node", os.path.join(ROOT, "tools", "mpvm.mjs")], input=job,
+                       capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError("MicroPython VM failed:\n" + p.stderr + p.stdout[-2000:])
+    return p.stdout
+
+
+def json_lines(out: str) -> list:
+    return [json.loads(line) for line in out.splitlines() if line.startswith(("{", "["))]
