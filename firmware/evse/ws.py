@@ -1,0 +1,490 @@
+"""RFC 6455 WebSocket client protocol, sans-IO (in the manner of wsproto/h11).
+
+No sockets here: feed received bytes to `WsClient.receive_data()`, drain
+`events()`, and write whatever bytes the send methods return.
+
+States (all transitions live in this file):
+    connecting --valid 101--------------------> open
+    connecting --bad response / EOF / close()--> closed
+    open       --close() (we start)------------> closing --peer close--> closed
+    open       --peer close (we owe a reply)---> closing --close()-----> closed
+    any        --protocol error / EOF----------> closed
+"""
+from binascii import b2a_base64
+
+from evse.compat import const, random_bytes
+
+CONNECTING = "connecting"
+OPEN = "open"
+CLOSING = "closing"
+CLOSED = "closed"
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
+_MAX_HEAD = const(4096)  # largest handshake response we accept
+_MASK_BLOCK = const(64)  # bytes XORed per big-int step when masking
+
+_OP_CONT = const(0)
+_OP_TEXT = const(1)
+_OP_BIN = const(2)
+_OP_CLOSE = const(8)
+_OP_PING = const(9)
+_OP_PONG = const(10)
+
+
+def _sha1(data):
+    try:
+        from hashlib import sha1
+    except ImportError:  # WebAssembly VM: hashlib has sha256 only
+        from evse.sha1 import sha1 as pure
+        return pure(data)
+    return sha1(data).digest()
+
+
+def accept_key(key: bytes) -> bytes:
+    """Expected Sec-WebSocket-Accept for a base64 Sec-WebSocket-Key (4.2.2)."""
+    return b2a_base64(_sha1(key + _GUID)).strip()
+
+
+def _tokens(value):
+    if value is None:
+        return []
+    return [t.strip().lower() for t in value.split(b",")]
+
+
+def _code_ok(code):
+    # 7.4: 1004-1006 and 1015 must never appear on the wire; 1012-1014 are
+    # IANA-registered; 3000-4999 belong to libraries and applications.
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+def _valid_utf8(b):
+    """Strict UTF-8 check (RFC 3629): MicroPython's decoder lets surrogates,
+    overlong forms and code points above U+10FFFF through."""
+    i = 0
+    n = len(b)
+    while i < n:
+        c = b[i]
+        if c < 0x80:
+            i += 1
+            continue
+        lo = 0x80
+        hi = 0xBF
+        if 0xC2 <= c <= 0xDF:
+            k = 1
+        elif 0xE0 <= c <= 0xEF:
+            k = 2
+            if c == 0xE0:
+                lo = 0xA0  # overlong
+            elif c == 0xED:
+                hi = 0x9F  # surrogates
+        elif 0xF0 <= c <= 0xF4:
+            k = 3
+            if c == 0xF0:
+                lo = 0x90  # overlong
+            elif c == 0xF4:
+                hi = 0x8F  # above U+10FFFF
+        else:
+            return False
+        if i + k >= n or not lo <= b[i + 1] <= hi:
+            return False
+        for j in range(i + 2, i + k + 1):
+            if not 0x80 <= b[j] <= 0xBF:
+                return False
+        i += k + 1
+    return True
+
+
+def _utf8(data):
+    s = str(data, "utf-8")  # raises UnicodeError (a ValueError) on both Pythons
+    # Pure ASCII has as many characters as bytes and needs no second look.
+    if len(s) != len(data) and not _valid_utf8(data):
+        raise ValueError("invalid utf-8")
+    return s
+
+
+def _mask_into(out, off, data, key):
+    """out[off:off+len(data)] = data XOR key (5.3), a block at a time through
+    big ints (MPZ on ESP32/rp2) rather than a Python loop per byte."""
+    n = len(data)
+    km = int.from_bytes(key * (_MASK_BLOCK // 4), "big")
+    i = 0
+    while i + _MASK_BLOCK <= n:
+        v = int.from_bytes(data[i:i + _MASK_BLOCK], "big") ^ km
+        out[off + i:off + i + _MASK_BLOCK] = v.to_bytes(_MASK_BLOCK, "big")
+        i += _MASK_BLOCK
+    while i < n:
+        out[off + i] = data[i] ^ key[i & 3]
+        i += 1
+
+
+def _frame(op, payload):
+    """One FIN frame, masked as every client frame must be (5.1)."""
+    n = len(payload)
+    hl = 2 if n < 126 else 4 if n < 65536 else 10
+    out = bytearray(hl + 4 + n)
+    out[0] = 0x80 | op
+    if hl == 2:
+        out[1] = 0x80 | n
+    elif hl == 4:
+        out[1] = 0x80 | 126
+        out[2:4] = n.to_bytes(2, "big")
+    else:
+        out[1] = 0x80 | 127
+        out[2:10] = n.to_bytes(8, "big")
+    key = random_bytes(4)
+    out[hl:hl + 4] = key
+    _mask_into(out, hl + 4, payload, key)
+    return out
+
+
+class WsClient:
+    """Client side of one WebSocket connection.
+
+    Events from `events()` are tuples: ("open", subprotocol), ("text", str),
+    ("binary", bytes), ("ping", bytes), ("pong", bytes), ("close", code,
+    reason) and ("error", reason). After "error" the state is closed: send
+    `fail_bytes()` (if not empty) and drop the socket. Send methods return
+    the bytes to write (a bytearray) and raise RuntimeError unless open.
+    """
+
+    def __init__(self, host, path, subprotocol="ocpp1.6", headers=None,
+                 key=None, max_message=65536):
+        if key is None:
+            key = random_bytes(16)
+        if len(key) != 16:
+            raise ValueError("key must be 16 bytes")
+        self.host = host
+        self.path = path or "/"
+        self.subprotocol = subprotocol
+        self.headers = headers or []
+        self.max_message = max_message
+        self.state = CONNECTING
+        self.http_status = 0  # status of the handshake response
+        self.close_code = None  # code of the peer's close frame
+        self.fail_code = 0  # close code we sent after a protocol error
+        self._key = b2a_base64(key).strip()
+        self._events = []
+        self._buf = bytearray()
+        self._scan = 0  # where to resume looking for the header end
+        self._sent_close = False
+        self._got_close = False
+        self._fail = b""
+        self._need = -1  # payload bytes still due; -1 while reading a header
+        self._op = 0  # opcode of the frame being read
+        self._fin = 0
+        self._ctl = bytearray()  # control frame payload (<= 125 bytes)
+        self._msg = bytearray()  # data message being reassembled
+        self._msg_op = 0  # opcode of that message; 0 when none
+
+    # -- handshake (4.1) --------------------------------------------------
+
+    def handshake_request(self) -> bytes:
+        """The HTTP Upgrade request to send first."""
+        lines = [
+            f"GET {self.path} HTTP/1.1",
+            "Host: " + self.host,
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            "Sec-WebSocket-Key: " + self._key.decode(),
+            "Sec-WebSocket-Version: 13",
+        ]
+        if self.subprotocol:
+            lines.append("Sec-WebSocket-Protocol: " + self.subprotocol)
+        for name, value in self.headers:
+            if "\r" in name + value or "\n" in name + value:
+                raise ValueError("CR/LF in header " + name)
+            lines.append(name + ": " + value)
+        lines.append("\r\n")
+        return "\r\n".join(lines).encode()
+
+    def _read_head(self):
+        buf = self._buf
+        end = buf.find(b"\r\n\r\n", self._scan)
+        if end < 0:
+            if len(buf) > _MAX_HEAD:
+                self._error("handshake response too large", 0)
+            else:
+                self._scan = max(0, len(buf) - 3)
+            return
+        if end + 4 > _MAX_HEAD:
+            self._error("handshake response too large", 0)
+            return
+        err = self._check_head(bytes(buf[:end]))
+        if err:
+            self._error(err, 0)
+            return
+        self._buf = buf[end + 4:]
+        self.state = OPEN
+        self._events.append(("open", self.subprotocol))
+
+    def _check_head(self, head):
+        """Reason the response is not an acceptable 101 (4.1 step 5), or None."""
+        lines = head.split(b"\r\n")
+        parts = lines[0].split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
+            return "bad status line"
+        try:
+            self.http_status = int(parts[1])
+        except ValueError:
+            return "bad status line"
+        if self.http_status != 101:
+            return f"http {self.http_status}"
+        hdrs = {}  # type: dict[bytes, bytes]
+        for line in lines[1:]:
+            name, sep, value = line.partition(b":")
+            if not sep or line[:1] in (b" ", b"\t"):
+                return "bad header line"
+            name = name.strip().lower()
+            value = value.strip()
+            # Repeated fields combine into one comma list (RFC 9110 5.3).
+            hdrs[name] = hdrs[name] + b"," + value if name in hdrs else value
+        if b"websocket" not in _tokens(hdrs.get(b"upgrade")):
+            return "no upgrade: websocket"
+        if b"upgrade" not in _tokens(hdrs.get(b"connection")):
+            return "no connection: upgrade"
+        if hdrs.get(b"sec-websocket-accept") != accept_key(self._key):
+            return "bad sec-websocket-accept"
+        if b"sec-websocket-extensions" in hdrs:
+            return "extension not requested"
+        want = self.subprotocol.encode() if self.subprotocol else None
+        got = hdrs.get(b"sec-websocket-protocol")
+        if got != want:
+            return f"subprotocol {got!r}, wanted {want!r}"
+        return None
+
+    # -- receiving ---------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes from the transport; b"" means it reached EOF."""
+        if self.state == CLOSED:
+            return
+        if not data:
+            if self.state == CONNECTING:
+                self._error("eof during handshake", 0)
+                return
+            if not self._got_close:
+                self._events.append(("close", 1006, ""))  # 7.1.5: abnormal
+            self.state = CLOSED
+            return
+        self._buf.extend(data)
+        if self.state == CONNECTING:
+            self._read_head()
+        if self.state != CONNECTING:
+            self._read_frames()
+
+    def events(self) -> list:
+        """Pending events, oldest first; the queue is emptied."""
+        ev = self._events
+        self._events = []
+        return ev
+
+    def fail_bytes(self) -> bytes:
+        """Close frame owed after a protocol error (once), else b""."""
+        out = self._fail
+        self._fail = b""
+        return out
+
+    def _error(self, reason, code):
+        if code and not self._sent_close and self.state != CONNECTING:
+            self._fail = _frame(_OP_CLOSE, code.to_bytes(2, "big") + reason.encode())
+            self._sent_close = True
+            self.fail_code = code
+        self._events.append(("error", reason))
+        self.state = CLOSED
+        self._buf = bytearray()
+        self._msg = bytearray()
+        return -1
+
+    def _read_frames(self):
+        buf = self._buf
+        n = len(buf)
+        pos = 0
+        while self.state != CLOSED and not self._got_close:
+            if self._need < 0:
+                used = self._header(buf, pos, n)
+                if used <= 0:
+                    break
+                pos += used
+            take = min(self._need, n - pos)
+            if take:
+                # Payload goes straight to its destination: the receive
+                # buffer never holds more than one chunk plus a header.
+                dest = self._ctl if self._op >= _OP_CLOSE else self._msg
+                dest.extend(memoryview(buf)[pos:pos + take])
+                pos += take
+                self._need -= take
+            if self._need:
+                break
+            self._need = -1
+            self._frame_done()
+        if self.state == CLOSED or self._got_close:
+            self._buf = bytearray()  # nothing may follow a close frame (5.5.1)
+        elif pos:
+            self._buf = buf[pos:]
+
+    def _header(self, buf, pos, n):
+        """Parse a frame header at buf[pos:]; its length, 0 if incomplete, -1 on error."""
+        if n - pos < 2:
+            return 0
+        b0 = buf[pos]
+        b1 = buf[pos + 1]
+        op = b0 & 0x0F
+        fin = b0 & 0x80
+        ln = b1 & 0x7F
+        if b0 & 0x70:
+            return self._error("reserved bits set", 1002)  # 5.2, no extensions
+        if b1 & 0x80:
+            return self._error("masked server frame", 1002)  # 5.1
+        if op >= _OP_CLOSE:
+            if op > _OP_PONG:
+                return self._error(f"unknown opcode {op}", 1002)
+            if not fin or ln > 125:
+                return self._error("bad control frame", 1002)  # 5.5
+        elif op == _OP_CONT:
+            if not self._msg_op:
+                return self._error("continuation without start", 1002)
+        elif op > _OP_BIN:
+            return self._error(f"unknown opcode {op}", 1002)
+        elif self._msg_op:
+            return self._error("new message inside fragmented one", 1002)  # 5.4
+        hl = 2 if ln < 126 else 4 if ln == 126 else 10
+        if n - pos < hl:
+            return 0
+        if hl > 2:
+            ln = int.from_bytes(buf[pos + 2:pos + hl], "big")
+            if ln >> 63:
+                return self._error("bad length", 1002)  # 5.2: MSB must be 0
+        if op < _OP_CLOSE:
+            # Refuse before buffering anything: memory stays bounded.
+            if len(self._msg) + ln > self.max_message:
+                return self._error("message too big", 1009)
+            if op:
+                self._msg_op = op
+            self._fin = fin
+        else:
+            self._ctl = bytearray()
+        self._op = op
+        self._need = ln
+        return hl
+
+    def _frame_done(self):
+        op = self._op
+        if op >= _OP_CLOSE:
+            payload = bytes(self._ctl)
+            self._ctl = bytearray()
+            if op == _OP_PING:
+                self._events.append(("ping", payload))
+            elif op == _OP_PONG:
+                self._events.append(("pong", payload))
+            else:
+                self._on_close(payload)
+            return
+        if not self._fin:
+            return
+        data = self._msg
+        mop = self._msg_op
+        self._msg = bytearray()
+        self._msg_op = 0
+        if mop == _OP_BIN:
+            self._events.append(("binary", bytes(data)))
+            return
+        try:
+            text = _utf8(data)
+        except ValueError:
+            self._error("invalid utf-8", 1007)  # 8.1
+            return
+        self._events.append(("text", text))
+
+    def _on_close(self, p):
+        code = 1005  # 7.1.5: no status code present
+        reason = ""
+        if len(p) == 1:
+            self._error("bad close frame", 1002)
+            return
+        if p:
+            code = int.from_bytes(p[:2], "big")
+            if not _code_ok(code):
+                self._error(f"bad close code {code}", 1002)
+                return
+            try:
+                reason = _utf8(p[2:])
+            except ValueError:
+                self._error("invalid utf-8", 1007)
+                return
+        self._got_close = True
+        self.close_code = code
+        self._events.append(("close", code, reason))
+        self.state = CLOSED if self._sent_close else CLOSING
+
+    # -- sending -----------------------------------------------------------
+
+    def _send(self, op, payload):
+        if self.state != OPEN:
+            raise RuntimeError(f"ws: cannot send opcode {op} in state {self.state}")
+        return _frame(op, payload)
+
+    def send_text(self, text: str) -> bytes:
+        return self._send(_OP_TEXT, text.encode())
+
+    def send_binary(self, data: bytes) -> bytes:
+        return self._send(_OP_BIN, data)
+
+    def ping(self, payload: bytes = b"") -> bytes:
+        if len(payload) > 125:
+            raise ValueError("ping payload > 125 bytes")
+        return self._send(_OP_PING, payload)
+
+    def pong(self, payload: bytes = b"") -> bytes:
+        if len(payload) > 125:
+            raise ValueError("pong payload > 125 bytes")
+        return self._send(_OP_PONG, payload)
+
+    def close(self, code: int = 1000, reason: str = "") -> bytes:
+        """Start the close handshake, or answer the peer's close (5.5.1).
+
+        Returns b"" when no frame is due (already sent, not yet open, closed).
+        `code` None sends a close frame without a status code.
+        """
+        if self.state == CONNECTING:
+            self.state = CLOSED
+        if self.state == CLOSED or self._sent_close:
+            return b""
+        payload = b""
+        if code is not None:
+            if not _code_ok(code):
+                raise ValueError(f"close code {code} not sendable")
+            payload = code.to_bytes(2, "big") + reason.encode()
+            if len(payload) > 125:
+                raise ValueError("close reason too long")
+        self._sent_close = True
+        self.state = CLOSED if self._got_close else CLOSING
+        return _frame(_OP_CLOSE, payload)
+
+
+def _rand_below(n):
+    return int.from_bytes(random_bytes(4), "big") % n
+
+
+class Backoff:
+    """Reconnect delays: exponential growth with "equal jitter".
+
+    Attempt k draws uniformly from [cap/2, cap], cap = min(max_ms,
+    base_ms * 2**k): never more than max_ms, and never less than half the
+    ceiling, so stations do not all reconnect at once after a CSMS outage.
+    `rand(n)` returns an int in [0, n) (injectable for tests).
+    """
+
+    def __init__(self, base_ms=1000, max_ms=60000, rand=None):
+        self.base_ms = base_ms
+        self.max_ms = max_ms
+        self._rand = rand or _rand_below
+        self._cap = min(base_ms, max_ms)
+
+    def next_ms(self) -> int:
+        cap = self._cap
+        self._cap = min(self.max_ms, cap * 2)
+        half = cap // 2
+        return half + self._rand(cap - half + 1)
+
+    def reset(self) -> None:
+        self._cap = min(self.base_ms, self.max_ms)

@@ -1,0 +1,232 @@
+"""asyncio adapter for the sans-IO WebSocket client in evse.ws.
+
+Uses only what MicroPython's asyncio has: open_connection, wait_for, sleep,
+create_task, Event, Lock (no Queue, no timeout()). One reader task owns the
+socket's read side, so pings are answered even while nobody is in recv();
+writes go through a Lock because MicroPython lets only one task wait to
+write on a socket.
+"""
+import asyncio
+
+from evse.compat import const
+from evse.ws import CLOSED, CONNECTING, OPEN, WsClient
+
+_READ = const(1024)  # bytes per socket read
+_INBOX = const(4)  # text messages held before the reader stops reading
+
+
+class WsError(OSError):
+    """Connect or handshake failure. `status` is the HTTP status of the
+    handshake response (e.g. 401), 0 when there was none."""
+
+    def __init__(self, msg, status=0):
+        super().__init__(msg)
+        self.status = status
+
+
+async def _handshake(reader, writer, ws):
+    writer.write(ws.handshake_request())
+    await writer.drain()
+    while ws.state == CONNECTING:
+        data = await reader.read(_READ)
+        ws.receive_data(data)
+        if not data:
+            break
+    events = ws.events()
+    # A peer may send frames, even its close, right behind the 101.
+    if not events or events[0][0] != "open":
+        reason = "handshake failed"
+        for ev in events:
+            if ev[0] == "error":
+                reason = ev[1]
+        raise WsError(reason, ws.http_status)
+    return events[1:]  # whatever arrived right behind the 101
+
+
+async def connect(host, port, path, *, headers=None, ssl=None, server_hostname=None,
+                  subprotocol="ocpp1.6", timeout_s=10, ping_interval_s=0,
+                  pong_timeout_s=10, max_message=65536) -> "WsConnection":
+    """Open a WebSocket. Raises OSError (WsError for a refused or broken
+    handshake and for timeouts, with `.status` set when the server answered).
+    `ssl` goes straight to asyncio.open_connection."""
+    default_port = 443 if ssl else 80
+    host_hdr = host if port == default_port else f"{host}:{port}"
+    ws = WsClient(host_hdr, path, subprotocol, headers, max_message=max_message)
+    if ssl:
+        # CPython refuses server_hostname without ssl.
+        opening = asyncio.open_connection(host, port, ssl=ssl,
+                                          server_hostname=server_hostname or host)
+    else:
+        opening = asyncio.open_connection(host, port)
+    try:
+        # MicroPython's connect has no timeout of its own (getaddrinfo still blocks).
+        reader, writer = await asyncio.wait_for(opening, timeout_s)
+    except asyncio.TimeoutError:  # noqa: UP041 - its own class on MicroPython
+        raise WsError("connect timeout") from None
+    try:
+        pending = await asyncio.wait_for(_handshake(reader, writer, ws), timeout_s)
+    except BaseException as e:
+        await _close_writer(writer)
+        if isinstance(e, asyncio.TimeoutError):
+            raise WsError("handshake timeout") from None
+        raise
+    conn = WsConnection(reader, writer, ws, ping_interval_s, pong_timeout_s)
+    conn._start(pending)
+    return conn
+
+
+async def _close_writer(writer):
+    try:
+        writer.close()
+        # CPython's wait_closed can wait on a peer that stopped reading.
+        await asyncio.wait_for(writer.wait_closed(), 1)
+    except (OSError, asyncio.TimeoutError):  # noqa: UP041 - its own class on MicroPython
+        return  # the socket is gone either way
+
+
+class WsConnection:
+    """An open WebSocket carrying text messages (OCPP-J). Made by connect()."""
+
+    def __init__(self, reader, writer, ws, ping_interval_s=0, pong_timeout_s=10):
+        self.closed = False
+        self.close_code = None  # the peer's close code; 1006 if the link died
+        self._r = reader
+        self._w = writer
+        self._ws = ws
+        self._ping_s = ping_interval_s
+        self._pong_s = pong_timeout_s
+        self._inbox = []  # type: list[str]
+        self._wlock = asyncio.Lock()
+        self._msg_ev = asyncio.Event()  # inbox grew or connection ended
+        self._room_ev = asyncio.Event()  # inbox has room again
+        self._rx_ev = asyncio.Event()  # any bytes arrived
+        self._done_ev = asyncio.Event()  # peer's close seen or link gone
+        self._reader = None  # type: asyncio.Task | None
+        self._pinger = None  # type: asyncio.Task | None
+
+    def _start(self, pending):
+        self._reader = asyncio.create_task(self._read_loop(pending))
+        if self._ping_s:
+            self._pinger = asyncio.create_task(self._ping_loop())
+
+    async def recv(self) -> "str | None":
+        """Next text message; None once the connection is closed or dead."""
+        while True:
+            if self._inbox:
+                self._room_ev.set()
+                return self._inbox.pop(0)
+            if self.closed:
+                return None
+            self._msg_ev.clear()
+            await self._msg_ev.wait()
+
+    async def send(self, text: str) -> None:
+        """Send one text message; raises WsError if the connection is not open."""
+        if self.closed or self._ws.state != OPEN:
+            raise WsError("websocket not open")
+        await self._write(self._ws.send_text(text))
+
+    async def close(self, code: int = 1000, timeout_s=5) -> None:
+        """Close handshake (RFC 6455 7.1.2): send our close, wait up to
+        timeout_s for the peer's, then close the socket."""
+        if self.closed:
+            return
+        try:
+            await asyncio.wait_for(self._close_handshake(code), timeout_s)
+        except (OSError, asyncio.TimeoutError):  # noqa: UP041 - MicroPython's own class
+            pass  # no answer in time (or socket gone): drop the link anyway
+        await self._shutdown()
+
+    async def _close_handshake(self, code):
+        if self._ws.state == OPEN:
+            await self._write(self._ws.close(code))
+        await self._done_ev.wait()  # set by the reader on the peer's close
+
+    async def _write(self, data):
+        async with self._wlock:
+            self._w.write(data)
+            await self._w.drain()
+
+    async def _read_loop(self, pending):
+        try:
+            await self._pump(pending)
+        except OSError:  # the socket failed: the link is gone
+            return
+        finally:
+            await self._shutdown()
+
+    async def _pump(self, pending):
+        await self._handle(pending)
+        while not self.closed and self._ws.state != CLOSED:
+            if len(self._inbox) >= _INBOX:
+                # Back-pressure: stop reading until recv() makes room.
+                self._room_ev.clear()
+                await self._room_ev.wait()
+                continue
+            data = await self._r.read(_READ)
+            self._rx_ev.set()
+            self._ws.receive_data(data)
+            await self._handle(self._ws.events())
+            if not data or self._ws.state == CLOSED:
+                # Both close frames exchanged (or a protocol error): we
+                # drop the TCP link rather than wait on the server's FIN.
+                break
+
+    async def _handle(self, events):
+        ws = self._ws
+        for ev in events:
+            kind = ev[0]
+            if kind == "text":
+                self._inbox.append(ev[1])
+                self._msg_ev.set()
+            elif kind == "ping" and ws.state == OPEN:
+                await self._write(ws.pong(ev[1]))
+            elif kind == "close":
+                self.close_code = ev[1]
+                # Echo the peer's code (5.5.1); 1005/1006 may not be sent.
+                code = ev[1] if ev[1] not in (1005, 1006) else 1000
+                out = ws.close(code)
+                if out:
+                    await self._write(out)
+                self._done_ev.set()
+            elif kind == "error":
+                out = ws.fail_bytes()
+                if out:
+                    await self._write(out)
+                self._done_ev.set()
+            # binary frames are not part of OCPP-J: dropped; pongs only count as traffic
+
+    async def _ping_loop(self):
+        # OCPP WebSocketPingInterval: ping, and treat pong_timeout_s of silence
+        # after it as a dead link (any received bytes count as life).
+        while not self.closed:
+            await asyncio.sleep(self._ping_s)
+            if self.closed or self._ws.state != OPEN:
+                return
+            self._rx_ev.clear()
+            try:
+                await asyncio.wait_for(self._ping_wait(), self._pong_s)
+            except (OSError, asyncio.TimeoutError):  # noqa: UP041 - MicroPython
+                await self._shutdown()
+                return
+
+    async def _ping_wait(self):
+        if self._ws.state == OPEN:  # may have changed while wait_for started us
+            await self._write(self._ws.ping())
+        await self._rx_ev.wait()
+
+    async def _shutdown(self):
+        """Drop the link once: stop both tasks, close the socket, wake recv()."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.close_code is None:
+            self.close_code = 1006  # 7.1.5: closed without a close frame
+        me = asyncio.current_task()
+        for task in (self._reader, self._pinger):
+            if task is not None and task is not me:
+                task.cancel()
+        self._msg_ev.set()
+        self._done_ev.set()
+        self._room_ev.set()
+        await _close_writer(self._w)
