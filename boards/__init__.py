@@ -1,0 +1,1 @@
+# Board definitions: pin maps and drivers, one package per board.

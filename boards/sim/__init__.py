@@ -1,0 +1,1 @@
+# The host simulator board: a virtual EV, meter and card reader.
