@@ -47,6 +47,9 @@ class SimBoard:
     phases = 1
     max_current_da = 320  # 32.0 A hardware limit
     has_lock = False  # fixed cable
+    # Events come from commands; the simulator wakes the core after each one,
+    # so the core need not poll on a timer (a real board sets e.g. 50 ms).
+    poll_ms = None
 
     def __init__(self, serial="SIM-0001", overrides=None, ev_max_da=320,
                  battery_wh=40000, soc=20, meter_wh=0):

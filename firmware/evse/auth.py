@@ -1,0 +1,103 @@
+"""Authorization decisions (OCPP 1.6 sections 3.5, 4.1, 5.x Authorize).
+
+Order: local authorization list, then the authorization cache, then the
+CSMS. `LocalPreAuthorize` lets a locally valid tag start without waiting
+for the CSMS; offline, `LocalAuthorizeOffline` and
+`AllowOfflineTxForUnknownId` decide. The outcome is delivered to
+`decided(st, cid, id_tag, info, purpose)`, registered by the caller.
+"""
+from evse.authcache import AuthCache, fold
+
+_CACHE_CAPACITY = 64
+
+
+def install(st):
+    st.cache = AuthCache(capacity=_CACHE_CAPACITY, persist=st.storage.persist("authcache"))
+    st.authlist = None  # the local list feature plugs in here
+    st.on_result["Authorize"] = _authorize_result
+    st.on_fail["Authorize"] = _authorize_failed
+    st.auth_decided = None  # fn(st, cid, id_tag, info, purpose)
+
+
+def lookup(st, id_tag):
+    """idTagInfo known locally (list first, then cache), or None."""
+    now = st.clock.unix()
+    cfg = st.config
+    if st.authlist is not None and cfg.get("LocalAuthListEnabled"):
+        info = st.authlist.get(id_tag, now)
+        if info is not None:
+            return info
+    if cfg.get("AuthorizationCacheEnabled"):
+        return st.cache.get(id_tag, now)
+    return None
+
+
+def in_list(st, id_tag):
+    return st.authlist is not None and st.config.get("LocalAuthListEnabled") \
+        and st.authlist.get(id_tag, st.clock.unix()) is not None
+
+
+def remember(st, id_tag, info):
+    """Cache an idTagInfo from the CSMS (not for tags of the local list)."""
+    if not id_tag or not isinstance(info, dict) or in_list(st, id_tag):
+        return
+    if st.config.get("AuthorizationCacheEnabled"):
+        st.cache.update(id_tag, info, st.clock.unix())
+        if st.cache.dirty:
+            st.cache.save()
+
+
+def same_group(st, tag_a, parent_a, tag_b):
+    """True if tag_b may stop what tag_a (with parent parent_a) started."""
+    if fold(tag_a) == fold(tag_b):
+        return True
+    if not parent_a:
+        return False
+    info = lookup(st, tag_b)
+    return info is not None and info.get("parentIdTag") is not None \
+        and fold(info["parentIdTag"]) == fold(parent_a)
+
+
+def online(st):
+    return st.online and st.registration == "Accepted"
+
+
+def authorize(st, cid, id_tag, purpose):
+    """Start deciding on `id_tag`; the answer goes to st.auth_decided."""
+    local = lookup(st, id_tag)
+    if online(st):
+        if local is not None and local["status"] == "Accepted" and st.config.get("LocalPreAuthorize"):
+            return _decide(st, cid, id_tag, local, purpose)
+        if st.queued("Authorize") is None and not st.rpc_pending("Authorize"):
+            st.send("Authorize", {"idTag": id_tag}, ctx=(cid, id_tag, purpose))
+            return None
+        return _decide(st, cid, id_tag, {"status": "Invalid"}, purpose)  # one at a time
+    return _decide(st, cid, id_tag, offline_info(st, local), purpose)
+
+
+def offline_info(st, local):
+    """idTagInfo to use when the CSMS cannot be asked."""
+    if local is not None:
+        if local["status"] == "Accepted" and st.config.get("LocalAuthorizeOffline"):
+            return local
+        return local if local["status"] != "Accepted" else {"status": "Invalid"}
+    if st.config.get("AllowOfflineTxForUnknownId"):
+        return {"status": "Accepted"}
+    return {"status": "Invalid"}
+
+
+def _decide(st, cid, id_tag, info, purpose):
+    if st.auth_decided is not None:
+        st.auth_decided(st, cid, id_tag, info, purpose)
+
+
+def _authorize_result(st, payload, ctx):
+    cid, id_tag, purpose = ctx
+    info = payload["idTagInfo"]
+    remember(st, id_tag, info)
+    _decide(st, cid, id_tag, info, purpose)
+
+
+def _authorize_failed(st, ctx, reason):
+    cid, id_tag, purpose = ctx
+    _decide(st, cid, id_tag, offline_info(st, lookup(st, id_tag)), purpose)

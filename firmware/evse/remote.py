@@ -1,0 +1,111 @@
+"""CSMS-initiated Core operations (OCPP 1.6 section 5): configuration,
+availability, reset, unlock, cache, data transfer."""
+from evse import connector, transaction
+from evse.compat import const
+
+_RESET_GRACE_MS = const(5000)  # time to deliver StopTransactions before rebooting
+
+
+def install(st):
+    h = st.handlers
+    h["GetConfiguration"] = lambda st, p: st.config.get_configuration(p)
+    h["ChangeConfiguration"] = lambda st, p: st.config.change_configuration(p)
+    h["ChangeAvailability"] = _change_availability
+    h["Reset"] = _reset
+    h["UnlockConnector"] = _unlock
+    h["ClearCache"] = _clear_cache
+    h["DataTransfer"] = _data_transfer
+    st.vendors = {}  # vendorId -> fn(st, messageId, data) -> (status, data)
+    st.on_tx.append(_tx_changed)
+    st.on_timer["reset"] = _reboot_now
+    st.add_answer_hook(lambda st, now: reset_progress(st))
+
+
+# ---- availability ----------------------------------------------------------
+def _change_availability(st, p):
+    cid, op = p["connectorId"], p["type"] == "Operative"
+    if cid > st.ncon:
+        return {"status": "Rejected"}
+    targets = st.connectors if cid == 0 else [st.connectors[cid]]
+    busy = [c for c in targets if c.tx is not None]
+    status = "Accepted"
+    for c in targets:
+        if c.operative == op:
+            c.scheduled = None
+        elif busy and not op:
+            # 5.2: with a transaction running the change waits for its end.
+            c.scheduled = "Inoperative"
+            status = "Scheduled"
+        else:
+            c.operative = op
+            c.scheduled = None
+    connector.save_availability(st)
+    connector.refresh(st, 0)
+    for c in st.connectors[1:]:
+        transaction.apply(st, c)
+    return {"status": status}
+
+
+def _tx_changed(st, c, started):
+    if started:
+        return
+    changed = False
+    for k in (c, st.connectors[0]):
+        if k.scheduled is not None and not any(x.tx for x in st.connectors[1:] if k.id == 0 or x is k):
+            k.operative = k.scheduled == "Operative"
+            k.scheduled = None
+            changed = True
+    if changed:
+        connector.save_availability(st)
+        connector.refresh_all(st)
+
+
+# ---- reset -------------------------------------------------------------------
+def _reset(st, p):
+    kind = p["type"]
+    for c in st.connectors[1:]:
+        if c.tx is not None:
+            transaction.stop(st, c, kind + "Reset")
+    # 5.14: stop transactions, then reboot; give the StopTransaction a
+    # moment to leave (it is journalled either way).
+    st.reset_kind = kind
+    st.timers.start("reset", st.now, 0 if not len(st.txq) else _RESET_GRACE_MS)
+    return {"status": "Accepted"}
+
+
+def _reboot_now(st, now):
+    st.reboot = st.reset_kind
+
+
+def reset_progress(st):
+    """Reboot early once the queue is empty (called after answers)."""
+    if st.timers.active("reset") and not len(st.txq):
+        st.timers.start("reset", st.now, 0)
+
+
+# ---- unlock, cache, data transfer -------------------------------------------
+def _unlock(st, p):
+    cid = p["connectorId"]
+    if not getattr(st.board, "has_lock", False) or cid < 1 or cid > st.ncon:
+        return {"status": "NotSupported"}  # fixed cable (HFS-2, C-10.2)
+    c = st.connectors[cid]
+    if c.tx is not None:
+        transaction.stop(st, c, "UnlockCommand")
+    return {"status": "Unlocked" if st.board.unlock(cid) else "UnlockFailed"}
+
+
+def _clear_cache(st, p):
+    st.cache.clear()
+    st.cache.save()
+    return {"status": "Accepted"}
+
+
+def _data_transfer(st, p):
+    fn = st.vendors.get(p["vendorId"])
+    if fn is None:
+        return {"status": "UnknownVendorId"}
+    status, data = fn(st, p.get("messageId"), p.get("data"))
+    out = {"status": status}
+    if data is not None:
+        out["data"] = data
+    return out

@@ -1,0 +1,273 @@
+"""The station core: a sans-IO hub between the OCPP-J link, features and time.
+
+Inputs:  connected(now) / disconnected(now) / receive(text, now) / tick(now)
+Outputs: take_frames() -> text frames to send, next_ms(now) -> when to tick.
+Storage and the clock are injected; the core never opens sockets or sleeps.
+
+Feature modules (boot, later transactions, smart charging...) register
+  handlers[action]      fn(station, payload) -> response payload  (CSMS CALLs)
+  on_result[action]     fn(station, payload, ctx)                  (our CALL answered)
+  on_fail[action]       fn(station, ctx, reason)                   (CALLERROR, timeout, link lost)
+  on_timer[name]        fn(station, now)                           (timers)
+`station.now` is the tick of the input being handled; wall time is clock.unix().
+"""
+from evse import rpc, schema
+from evse.compat import const
+from evse.config import Config
+from evse.timers import Timers
+
+_OUTBOX_MAX = const(16)  # queued non-transaction CALLs (RAM only)
+_HW_ROUNDS = const(4)  # board polls per input: a relay change may move the pilot
+
+# Feature modules installed in this order (each has install(station)).
+FEATURES = ("boot", "connector", "auth", "transaction", "metering", "remote")
+
+
+def _noop(*_):
+    pass
+
+
+def _no_reservation(st, c, id_tag, parent):
+    return None
+
+
+class Station:
+    def __init__(self, *, board, clock, storage, log=None, trace=None, call_timeout_ms=30000,
+                 features=FEATURES):
+        self.board = board
+        self.clock = clock
+        self.storage = storage
+        self.log = log or _noop  # log(level, text)
+        self.trace = trace  # trace(event_dict): every frame in and out, for tools
+        self.config = Config(persist=storage.persist("config"), overrides=board.config_overrides())
+        self.rpc = rpc.Rpc(call_timeout_ms)
+        self.timers = Timers()
+        self.handlers = {}
+        self.on_result = {}
+        self.on_fail = {}
+        self.on_timer = {}
+        self.outbox = []  # [action, payload, ctx] waiting for the link / the rpc slot
+        self.frames = []  # encoded frames for the transport
+        self.online = False
+        self.registration = None  # None | "Pending" | "Accepted" | "Rejected"
+        self.now = clock.ms()  # tick of the input being handled
+        self.reboot = None  # set to "Soft"/"Hard" when the core wants a restart
+        self.ncon = board.connectors
+        self.on_accepted = []  # fn(station) once the CSMS accepts the boot
+        self.on_hw = {}  # board event kind -> fn(station, event)
+        self.on_status = []  # fn(station, connector) after a status change
+        self.on_tx = []  # fn(station, connector, started) at transaction start/stop
+        self.txq = None  # durable transaction message queue (transaction.py)
+        # Seams for optional features; the defaults mean "feature absent".
+        self.reservation_for = _no_reservation
+        self.remote_profile = None  # fn(station, cid, TxProfile) from RemoteStart
+        for name in features:
+            __import__("evse." + name, None, None, ["install"]).install(self)
+
+    # ---- link events -------------------------------------------------
+    def connected(self, now):
+        self.now = now
+        self.online = True
+        self._event({"event": "connected"})
+        for fn in self._link_hooks:
+            fn(self, now, True)
+        self._pump(now)
+
+    def disconnected(self, now):
+        self.now = now
+        if not self.online:
+            return
+        self.online = False
+        self._event({"event": "disconnected"})
+        p = self.rpc.abandon()
+        if p is not None:
+            self._failed(p, "link lost", now)
+        for fn in self._link_hooks:
+            fn(self, now, False)
+
+    _link_hooks = ()
+
+    def add_link_hook(self, fn):
+        """fn(station, now, up) on every connect/disconnect."""
+        self._link_hooks = self._link_hooks + (fn,)
+
+    def receive(self, text, now):
+        """One text frame from the CSMS."""
+        self.now = now
+        m = rpc.decode(text)
+        kind = m[0]
+        if kind == rpc.CALL:
+            self._on_call(m[1], m[2], m[3], now)
+        elif kind == rpc.CALLRESULT or kind == rpc.CALLERROR:
+            self._on_answer(m, now)
+        else:
+            self.log("warn", "bad frame: " + m[3])
+            self._event({"event": "received", "type": "invalid", "text": text[:200]})
+            if m[1] is not None:
+                self._send_error(m[1], m[2], m[3])
+        self._pump(now)
+
+    def poll_hw(self):
+        """Feed board events to the features (the board is polled, never
+        waited on). Bounded: an event's reaction may cause another event."""
+        for _ in range(_HW_ROUNDS):
+            events = self.board.poll(self.now)
+            if not events:
+                return
+            for ev in events:
+                fn = self.on_hw.get(ev[0])
+                if fn is not None:
+                    fn(self, ev)
+
+    def tick(self, now):
+        self.now = now
+        self.poll_hw()
+        p = self.rpc.expired(now)
+        if p is not None:
+            self.log("warn", p[1] + " timed out")
+            self._failed(p, "timeout", now)
+        for name in self.timers.pop_due(now):
+            fn = self.on_timer.get(name)
+            if fn is not None:
+                fn(self, now)
+        self._pump(now)
+
+    def next_ms(self, now):
+        """Ms until tick() has work (None: only an input can wake the core)."""
+        t = self.timers.next_ms(now)
+        for r in (self.rpc.ms_left(now), self.board.poll_ms,
+                  self.txq.retry_ms(now) if self.txq else None):
+            if r is not None and (t is None or r < t):
+                t = r
+        return t
+
+    def take_frames(self):
+        f, self.frames = self.frames, []
+        return f
+
+    # ---- sending -----------------------------------------------------
+    def send(self, action, payload, ctx=None, front=False):
+        """Queue a CALL to the CSMS; it goes out when the link and slot allow."""
+        if len(self.outbox) >= _OUTBOX_MAX:
+            self.log("warn", "outbox full, dropped " + self.outbox[0][0])
+            self.outbox.pop(0)
+        # The 4th field orders it after transaction records queued before it.
+        item = [action, payload, ctx, self.txq.last if self.txq else 0]
+        if front:
+            self.outbox.insert(0, item)
+        else:
+            self.outbox.append(item)
+
+    def queued(self, action):
+        for item in self.outbox:
+            if item[0] == action:
+                return item
+        return None
+
+    def rpc_pending(self, action):
+        p = self.rpc.pending
+        return p is not None and p[1] == action
+
+    def unqueue(self, action):
+        self.outbox = [i for i in self.outbox if i[0] != action]
+
+    def _may_send(self, action):
+        if self.registration == "Accepted":
+            return True
+        # OCPP 1.6 4.2: nothing but BootNotification before acceptance.
+        return action == "BootNotification"
+
+    def _pump(self, now):
+        if not self.online or self.rpc.busy():
+            return
+        first = None
+        for i in range(len(self.outbox)):
+            if self._may_send(self.outbox[i][0]):
+                first = i
+                break
+        q = self.txq
+        if q is not None and self.registration == "Accepted" and q.ready(now) and (
+                first is None or q.head_seq() <= self.outbox[first][3]):
+            h = q.head()
+            if h is not None:
+                return self._call(h[0], h[1], (h[2], h[1].get("idTag")), now)
+        if first is not None:
+            action, payload, ctx = self.outbox.pop(first)[:3]
+            if callable(payload):  # built at send time
+                payload = payload(self)
+            self._call(action, payload, ctx, now)
+
+    def _call(self, action, payload, ctx, now):
+        frame = self.rpc.call(action, payload, now, ctx)
+        self._emit(frame, "sent", "CALL", action, self.rpc.pending[0], payload)
+
+    def _emit(self, frame, direction, typ, action, uid, payload):
+        self.frames.append(frame)
+        self._event({"event": direction, "type": typ, "action": action, "id": uid, "payload": payload})
+
+    def _event(self, ev):
+        if self.trace is not None:
+            self.trace(ev)
+
+    def _send_error(self, uid, code, desc):
+        self._emit(rpc.encode_error(uid, code, desc), "sent", "CALLERROR", None, uid,
+                   {"errorCode": code, "errorDescription": desc})
+
+    # ---- receiving ---------------------------------------------------
+    def _on_call(self, uid, action, payload, now):
+        self._event({"event": "received", "type": "CALL", "action": action, "id": uid, "payload": payload})
+        fn = self.handlers.get(action)
+        if fn is None:
+            # Known to OCPP but not built or disabled here, or not OCPP at all.
+            code = "NotSupported" if schema.known_call(action) else "NotImplemented"
+            return self._send_error(uid, code, action)
+        err = schema.check_call(action, payload)
+        if err is not None:
+            return self._send_error(uid, err[0], err[1])
+        if self.registration == "Rejected":
+            # OCPP 1.6 4.2: a rejected station is not to be managed yet.
+            return self._send_error(uid, "GenericError", "not accepted by CSMS")
+        try:
+            res = fn(self, payload)
+        except rpc.CallError as e:
+            return self._send_error(uid, e.code, e.description)
+        except Exception as e:  # a bug must not take the station down
+            self.log("error", action + " handler: " + repr(e))
+            return self._send_error(uid, "InternalError", action)
+        self._emit(rpc.encode_result(uid, res), "sent", "CALLRESULT", action, uid, res)
+
+    def _on_answer(self, m, now):
+        p = self.rpc.answer(m[1])
+        action = p[1] if p is not None else None
+        if m[0] == rpc.CALLRESULT:
+            self._event({"event": "received", "type": "CALLRESULT", "action": action, "id": m[1], "payload": m[2]})
+        else:
+            self._event({"event": "received", "type": "CALLERROR", "action": action, "id": m[1],
+                         "payload": {"errorCode": m[2], "errorDescription": m[3]}})
+        if p is None:
+            self.log("warn", "answer for unknown id " + m[1] + " ignored")
+            return
+        if m[0] == rpc.CALLERROR:
+            return self._failed(p, "CALLERROR " + str(m[2]), now)
+        err = schema.check_result(action, m[2])
+        if err is not None:
+            self.log("warn", action + " answer invalid: " + err[1])
+            return self._failed(p, err[0], now)
+        fn = self.on_result.get(action)
+        if fn is not None:
+            fn(self, m[2], p[4])
+        for fn in self._answer_hooks:
+            fn(self, now)
+
+    _answer_hooks = ()
+
+    def add_answer_hook(self, fn):
+        """fn(station, now) after any CALL of ours is answered (e.g. heartbeat reset)."""
+        self._answer_hooks = self._answer_hooks + (fn,)
+
+    def _failed(self, p, reason, now):
+        fn = self.on_fail.get(p[1])
+        if fn is not None:
+            fn(self, p[4], reason)
+        else:
+            self.log("warn", p[1] + " failed: " + reason)

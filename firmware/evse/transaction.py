@@ -1,0 +1,312 @@
+"""Charging sessions (OCPP 1.6 sections 4.1, 4.8, 4.10, 5.11, 5.12, 3.x).
+
+Hardware events (pilot state, card, fault) and remote commands drive the
+connector facts; this module starts and stops transactions, drives the
+pilot and the relay, and queues StartTransaction/StopTransaction in the
+durable queue. Status is derived in connector.py; meter values in
+metering.py.
+"""
+from evse import auth, connector, metering, timestamp
+from evse.meter import TxData
+from evse.txqueue import TxQueue
+
+
+class Transaction:
+    def __init__(self, local, id_tag, parent, meter_start, start, reservation=None, tx_id=None):
+        self.local = local  # journal seq of its StartTransaction
+        self.tx_id = tx_id  # CSMS transactionId once StartTransaction.conf came
+        self.id_tag = id_tag
+        self.parent = parent
+        self.meter_start = meter_start
+        self.start = start  # unix seconds
+        self.reservation = reservation
+        self.last_meter = meter_start
+        self.last_time = start
+        self.invalid = False  # StartTransaction.conf said not Accepted
+        self.data = None  # TxData for StopTransaction.transactionData
+
+    def record(self):
+        return [self.local, self.tx_id, self.id_tag, self.parent, self.meter_start,
+                self.start, self.last_meter, self.last_time, self.reservation]
+
+
+def install(st):
+    st.txq = TxQueue(st.storage.journal("txq", max_bytes=32768), log=st.log)
+    st.tx_store = st.storage.persist("tx")
+    st.auth_decided = _decided
+    st.limit_da = None  # fn(st, cid) -> deci-amps; smart charging plugs in here
+    st.handlers["RemoteStartTransaction"] = _remote_start
+    st.handlers["RemoteStopTransaction"] = _remote_stop
+    st.on_result["StartTransaction"] = _start_answered
+    st.on_result["StopTransaction"] = _stop_answered
+    st.on_result["MeterValues"] = _stop_answered
+    for action in ("StartTransaction", "StopTransaction", "MeterValues"):
+        st.on_fail[action] = _tx_failed
+    st.on_hw["cp"] = _on_pilot
+    st.on_hw["card"] = _on_card
+    st.on_hw["fault"] = _on_fault
+    st.on_hw["clear"] = _on_clear
+    for c in st.connectors[1:]:
+        st.on_timer["ct%d" % c.id] = _connection_timeout
+    _recover(st)
+
+
+# ---- power loss ---------------------------------------------------------
+def save(st):
+    st.tx_store.save([c.tx.record() if c.tx else None for c in st.connectors[1:]])
+
+
+def _recover(st):
+    """AQ-7.2: a transaction cut by power loss is stopped after the reboot,
+    with the last persisted meter value; its StopTransaction is queued and
+    sent once the link is back."""
+    data = st.tx_store.load()
+    stopped = set()
+    if isinstance(data, list):
+        for rec in data:
+            try:
+                tx = Transaction(*rec)
+                _queue_stop(st, tx, "PowerLoss", tx.last_meter, tx.last_time)
+                stopped.add(tx.local)
+            except Exception:
+                st.log("error", "tx snapshot entry unusable: %r" % (rec,))
+    # A StartTransaction journalled just before the cut, before the snapshot.
+    for local, payload in st.txq.open_starts():
+        if local not in stopped:
+            tx = Transaction(local, payload.get("idTag"), None, payload.get("meterStart", 0),
+                             timestamp.parse(payload.get("timestamp", "")) or st.clock.unix())
+            _queue_stop(st, tx, "PowerLoss", tx.meter_start, tx.start)
+    save(st)
+
+
+# ---- starting and stopping ---------------------------------------------
+def start(st, c, id_tag, parent, reservation=None):
+    reading = st.board.meter(c.id)
+    now = st.clock.unix()
+    p = {"connectorId": c.id, "idTag": id_tag, "meterStart": reading[0],
+         "timestamp": timestamp.format_utc(now)}
+    if reservation is not None:
+        p["reservationId"] = reservation
+    local = st.txq.start(p)
+    tx = Transaction(local, id_tag, parent, reading[0], now, reservation)
+    tx.data = TxData(st.config.get("StopTransactionMaxMeterValues"))
+    c.tx, c.auth, c.finishing = tx, None, False
+    st.timers.cancel("ct%d" % c.id)
+    for fn in st.on_tx:
+        fn(st, c, True)
+    metering.tx_started(st, c, reading)
+    save(st)
+    apply(st, c)
+
+
+def stop(st, c, reason, id_tag=None):
+    tx = c.tx
+    if tx is None:
+        return
+    reading = st.board.meter(c.id)
+    metering.tx_ending(st, c, reading)
+    c.tx = None
+    c.finishing = c.plugged
+    _queue_stop(st, tx, reason, reading[0], st.clock.unix(), id_tag)
+    save(st)
+    for fn in st.on_tx:
+        fn(st, c, False)
+    apply(st, c)
+
+
+def _queue_stop(st, tx, reason, meter_stop, when, id_tag=None):
+    p = {"meterStop": meter_stop, "timestamp": timestamp.format_utc(when), "reason": reason}
+    if id_tag:
+        p["idTag"] = id_tag
+    if tx.tx_id is not None:
+        p["transactionId"] = tx.tx_id
+    if tx.data is not None and tx.data.items:
+        p["transactionData"] = tx.data.items
+    st.txq.stop(tx.local, p)
+
+
+def apply(st, c):
+    """Drive pilot and relay from the connector facts, then re-derive status."""
+    offer = 0
+    tx = c.tx
+    if tx is not None and c.fault is None and c.plugged and _energy_allowed(st, c, tx):
+        limit = st.board.max_current_da if st.limit_da is None else st.limit_da(st, c.id)
+        offer = limit if limit >= 60 else 0  # IEC 61851: no PWM below 6 A
+    c.offered_da = offer
+    st.board.set_relay(c.id, offer > 0)
+    st.board.set_pilot(c.id, offer)
+    st.poll_hw()
+    connector.refresh(st, c.id)
+
+
+def _energy_allowed(st, c, tx):
+    if not tx.invalid:
+        return True
+    # C-03: with MaxEnergyOnInvalidId an invalid tag may still take that much.
+    cap = st.config.get("MaxEnergyOnInvalidId") if st.config.has("MaxEnergyOnInvalidId") else 0
+    return cap > 0 and st.board.meter(c.id)[0] - tx.meter_start < cap
+
+
+# ---- authorization outcome ----------------------------------------------
+def _decided(st, cid, id_tag, info, purpose):
+    c = st.connectors[cid]
+    ok = info.get("status") == "Accepted"
+    if purpose == "stop":
+        tx = c.tx
+        if ok and tx is not None and info.get("parentIdTag") and tx.parent \
+                and info["parentIdTag"].upper() == tx.parent.upper():
+            stop(st, c, "Local", id_tag)
+        return
+    if not ok:
+        st.log("info", "idTag %s not authorized: %s" % (id_tag, info.get("status")))
+        if c.auth is not None and c.auth[0] == id_tag:
+            c.auth = None
+        connector.refresh(st, cid)
+        return
+    if c.tx is not None or c.fault is not None or not connector.operative(st, c):
+        return
+    resv = st.reservation_for(st, c, id_tag, info.get("parentIdTag"))
+    if resv is False:
+        return  # reserved for someone else
+    if c.plugged:
+        start(st, c, id_tag, info.get("parentIdTag"), resv)
+    else:
+        c.auth = (id_tag, info.get("parentIdTag"), resv)
+        st.timers.start("ct%d" % cid, st.now, 1000 * st.config.get("ConnectionTimeOut"))
+        connector.refresh(st, cid)
+
+
+def _connection_timeout(st, now):
+    for c in st.connectors[1:]:
+        if c.auth is not None and not st.timers.active("ct%d" % c.id):
+            st.log("info", "connector %d: no cable within ConnectionTimeOut" % c.id)
+            c.auth = None
+            connector.refresh(st, c.id)
+
+
+# ---- hardware events ------------------------------------------------------
+def _on_pilot(st, ev):
+    c = st.connectors[ev[1]]
+    was = c.plugged
+    c.cp = ev[2]
+    if c.plugged and not was:
+        if c.auth is not None and c.tx is None:
+            tag, parent, resv = c.auth
+            start(st, c, tag, parent, resv)
+            return
+    elif was and not c.plugged and c.tx is not None:
+        if st.config.get("StopTransactionOnEVSideDisconnect"):
+            stop(st, c, "EVDisconnected")
+            return
+        # C-06.1: the transaction stays; energy stops until the EV is back.
+    apply(st, c)
+
+
+def _on_card(st, ev):
+    cid, tag = ev[1], ev[2]
+    c = st.connectors[cid]
+    tx = c.tx
+    if tx is not None:
+        if auth.same_group(st, tx.id_tag, tx.parent, tag):
+            stop(st, c, "Local", tag)
+        elif tx.parent:
+            auth.authorize(st, cid, tag, "stop")  # may share the parent group
+        return
+    if c.auth is not None and c.auth[0].upper() == tag.upper():
+        c.auth = None  # presented again: cancel
+        st.timers.cancel("ct%d" % cid)
+        connector.refresh(st, cid)
+        return
+    if c.fault is None and connector.operative(st, c):
+        auth.authorize(st, cid, tag, "start")
+
+
+def _on_fault(st, ev):
+    c = st.connectors[ev[1]]
+    c.fault = (ev[2], ev[3] if len(ev) > 3 else None)
+    apply(st, c)
+
+
+def _on_clear(st, ev):
+    c = st.connectors[ev[1]]
+    c.fault = None
+    apply(st, c)
+
+
+# ---- transaction messages answered ----------------------------------------
+def _start_answered(st, payload, ctx):
+    seq = ctx[0]
+    tid = st.txq.answered(seq, payload)
+    info = payload["idTagInfo"]
+    for c in st.connectors[1:]:
+        tx = c.tx
+        if tx is not None and tx.local == seq:
+            tx.tx_id = tid
+            auth.remember(st, tx.id_tag, info)
+            if info.get("parentIdTag"):
+                tx.parent = info["parentIdTag"]
+            save(st)
+            if info["status"] != "Accepted":
+                _invalid_at_start(st, c)
+            return
+    auth.remember(st, ctx[1], info)  # its transaction is already over
+
+
+def _stop_answered(st, payload, ctx):
+    st.txq.answered(ctx[0], payload)
+    auth.remember(st, ctx[1], payload.get("idTagInfo"))
+
+
+def _invalid_at_start(st, c):
+    # StopTransactionOnInvalidId: stop (DeAuthorized) or keep the
+    # transaction without energy (SuspendedEVSE).
+    if st.config.get("StopTransactionOnInvalidId"):
+        stop(st, c, "DeAuthorized")
+    else:
+        c.tx.invalid = True
+        apply(st, c)
+
+
+def _tx_failed(st, ctx, reason):
+    if reason == "link lost":
+        return  # stays at the head; sent again after the reconnect
+    st.txq.failed(ctx[0], st.now, st.config.get("TransactionMessageAttempts"),
+                  1000 * st.config.get("TransactionMessageRetryInterval"))
+
+
+# ---- remote start / stop --------------------------------------------------
+def _remote_start(st, p):
+    if st.registration != "Accepted":
+        return {"status": "Rejected"}  # 4.2: not allowed while Pending
+    cid = p.get("connectorId")
+    if cid is None:
+        cid = next((c.id for c in st.connectors[1:] if _can_start(st, c)), 0)
+    if cid < 1 or cid > st.ncon or not _can_start(st, st.connectors[cid]):
+        return {"status": "Rejected"}
+    prof = p.get("chargingProfile")
+    if prof is not None and (prof.get("chargingProfilePurpose") != "TxProfile" or st.remote_profile is None):
+        return {"status": "Rejected"}
+    c = st.connectors[cid]
+    tag = p["idTag"]
+    info = auth.lookup(st, tag)
+    if st.reservation_for(st, c, tag, info and info.get("parentIdTag")) is False:
+        return {"status": "Rejected"}
+    if prof is not None:
+        st.remote_profile(st, cid, prof)
+    if st.config.get("AuthorizeRemoteTxRequests"):
+        auth.authorize(st, cid, tag, "remote")
+    else:
+        _decided(st, cid, tag, {"status": "Accepted"}, "remote")
+    return {"status": "Accepted"}
+
+
+def _can_start(st, c):
+    return c.tx is None and c.fault is None and c.auth is None and connector.operative(st, c)
+
+
+def _remote_stop(st, p):
+    for c in st.connectors[1:]:
+        if c.tx is not None and c.tx.tx_id == p["transactionId"]:
+            stop(st, c, "Remote")
+            return {"status": "Accepted"}
+    return {"status": "Rejected"}

@@ -1,0 +1,191 @@
+"""Durable queue of transaction messages (OCPP 1.6 sections 4.7-4.10, 3.x).
+
+StartTransaction, StopTransaction and transaction MeterValues are written
+to the journal before they are sent and deleted only when answered, so they
+survive reconnects and power cuts and go out in order.
+
+A transaction is known locally by `local` = the journal seq of its START
+record. Its CSMS transactionId arrives with StartTransaction.conf and is
+journalled as a TXID record, so a StopTransaction queued before the answer
+(or before a power cut) still goes out with the real id.
+"""
+import json
+
+from evse.compat import const, ticks_add, ticks_diff
+from evse.store import JournalFull
+
+START = const(1)
+STOP = const(2)
+METER = const(3)
+TXID = const(4)
+_ACTION = {START: "StartTransaction", STOP: "StopTransaction", METER: "MeterValues"}
+
+
+class TxQueue:
+    def __init__(self, journal, log=None):
+        self.j = journal
+        self.log = log or (lambda *a: None)
+        self.index = []  # [seq, kind, local] of live START/STOP/METER, in order
+        self.txids = {}  # local -> (CSMS transactionId, seq of its TXID record)
+        self.attempts = 0  # failed attempts of the head record
+        self.retry_at = None  # tick before which the head is not retried
+        for seq, kind, data in journal.open():
+            try:
+                rec = json.loads(data)
+                local = rec["l"]
+            except (ValueError, KeyError, TypeError):
+                self.log("error", "txqueue: bad record %d dropped" % seq)
+                journal.delete(seq)
+                continue
+            if kind == TXID:
+                self.txids[local] = (rec["t"], seq)
+            elif kind in _ACTION:
+                self.index.append([seq, kind, local if kind != START else seq])
+        self._gc_txids()
+        self.last = self.index[-1][0] if self.index else 0  # newest record seq
+
+    def __len__(self):
+        return len(self.index)
+
+    # ---- enqueue -----------------------------------------------------
+    def _put(self, kind, rec):
+        data = json.dumps(rec).encode()
+        while True:
+            try:
+                return self.j.append(kind, data)
+            except JournalFull:
+                # 4.7 bounded queue: periodic samples go first, never Start/Stop.
+                if not self._drop_oldest_meter():
+                    self.log("error", "txqueue full: record kind %d lost" % kind)
+                    return None
+
+    def _append(self, kind, local, payload):
+        seq = self._put(kind, {"l": local, "p": payload})
+        if seq is not None:
+            self.index.append([seq, kind, seq if kind == START else local])
+        self.last = seq
+        return seq
+
+    def start(self, payload):
+        """Queue StartTransaction; returns the transaction's local id."""
+        return self._append(START, 0, payload)
+
+    def stop(self, local, payload):
+        """Queue StopTransaction. `payload` carries transactionId when it is
+        known; otherwise it is filled in from START `local`'s answer."""
+        return self._append(STOP, 0 if "transactionId" in payload else local, payload)
+
+    def meter(self, local, payload):
+        return self._append(METER, 0 if "transactionId" in payload else local, payload)
+
+    def _drop_oldest_meter(self):
+        meters = [i for i, rec in enumerate(self.index) if rec[1] == METER]
+        if not meters:
+            return False
+        # The head may be in flight: drop it only when nothing else is left.
+        i = meters[1] if meters[0] == 0 and len(meters) > 1 else meters[0]
+        self.log("warn", "txqueue full: oldest MeterValues dropped")
+        self._remove(i)
+        return True
+
+    # ---- sending -----------------------------------------------------
+    def txid(self, local):
+        t = self.txids.get(local)
+        return None if t is None else t[0]
+
+    def head_seq(self):
+        return self.index[0][0] if self.index else None
+
+    def ready(self, now):
+        """True when the head may be sent at tick `now` (retry wait over)."""
+        return bool(self.index) and (self.retry_at is None or ticks_diff(now, self.retry_at) >= 0)
+
+    def head(self):
+        """(action, payload, seq) of the next record to send, or None."""
+        while self.index:
+            seq, kind, local = self.index[0]
+            try:
+                payload = json.loads(self.j.read(seq))["p"]
+            except Exception:  # unreadable: nothing to send
+                self.log("error", "txqueue: record %d unreadable, dropped" % seq)
+                self._remove(0)
+                continue
+            if kind != START and local:
+                tid = self.txid(local)
+                if tid is None:  # its StartTransaction was discarded
+                    self.log("warn", "txqueue: %s without transaction id dropped" % _ACTION[kind])
+                    self._remove(0)
+                    continue
+                payload["transactionId"] = tid
+            return _ACTION[kind], payload, seq
+        return None
+
+    def answered(self, seq, result):
+        """The CSMS answered record `seq`. Returns the transactionId for a START."""
+        if not self.index or self.index[0][0] != seq:
+            return None
+        kind, local = self.index[0][1], self.index[0][2]
+        tid = None
+        if kind == START:
+            tid = result.get("transactionId")
+            if self._dependents(local):
+                rec = self._put(TXID, {"l": local, "t": tid})
+                self.txids[local] = (tid, rec)
+            else:
+                self.txids[local] = (tid, None)
+        self._remove(0)
+        self._gc_txids()
+        return tid
+
+    def failed(self, seq, now, max_attempts, retry_ms):
+        """CALLERROR or timeout for record `seq`: retry later or discard."""
+        if not self.index or self.index[0][0] != seq:
+            return
+        self.attempts += 1
+        if self.attempts >= max_attempts:
+            self.log("warn", "txqueue: %s discarded after %d attempts" % (_ACTION[self.index[0][1]], self.attempts))
+            self._remove(0)
+            self._gc_txids()
+        else:
+            # OCPP 1.6 4.10: wait retry interval x preceding attempts.
+            self.retry_at = ticks_add(now, retry_ms * self.attempts)
+
+    def retry_ms(self, now):
+        if self.retry_at is None or not self.index:
+            return None
+        return max(0, ticks_diff(self.retry_at, now))
+
+    def open_starts(self):
+        """[(local, payload)] of queued StartTransactions with no StopTransaction
+        queued after them: transactions that were running at a power cut."""
+        stopped = set(rec[2] for rec in self.index if rec[1] == STOP)
+        out = []
+        for seq, kind, local in self.index:
+            if kind == START and seq not in stopped:
+                try:
+                    out.append((seq, json.loads(self.j.read(seq))["p"]))
+                except Exception:
+                    pass
+        return out
+
+    # ---- internals ---------------------------------------------------
+    def _dependents(self, local):
+        for rec in self.index[1:]:
+            if rec[2] == local:
+                return True
+        return False
+
+    def _remove(self, i):
+        seq = self.index.pop(i)[0]
+        self.j.delete(seq)
+        if i == 0:
+            self.attempts = 0
+            self.retry_at = None
+
+    def _gc_txids(self):
+        live = set(rec[2] for rec in self.index)
+        for local in list(self.txids):
+            if local not in live:
+                rec = self.txids.pop(local)[1]
+                if rec is not None:
+                    self.j.delete(rec)

@@ -1,0 +1,1 @@
+# Scenarios that run unchanged under CPython and in the MicroPython VM.

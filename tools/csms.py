@@ -1,0 +1,216 @@
+"""Development CSMS built on the `ocpp` package (which validates every
+message against the official OCPP 1.6 JSON schemas).
+
+Run it:   .venv/bin/python tools/csms.py --port 9000 --tags 04A2B3C4,CAFE01
+It accepts boots, authorizes the configured tags, hands out transaction ids
+and logs every frame readably. Tests use `Csms` in-process: its `log` keeps
+every frame, and `call()` sends a CALL to a connected station.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import itertools
+import json
+import logging
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import websockets
+from websockets.asyncio.server import serve
+from websockets.http11 import Response
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call_result
+from ocpp.v16.enums import Action
+
+for _name in ("ocpp", "websockets"):
+    logging.getLogger(_name).setLevel(logging.CRITICAL)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class _Tap:
+    """Wraps the websocket so every frame lands in the CSMS log."""
+
+    def __init__(self, ws: Any, csms: "Csms", cp_id: str) -> None:
+        self.ws, self.csms, self.cp_id = ws, csms, cp_id
+
+    async def recv(self) -> str:
+        text = await self.ws.recv()
+        self.csms.record(self.cp_id, "in", text)
+        return text
+
+    async def send(self, text: str) -> None:
+        self.csms.record(self.cp_id, "out", text)
+        await self.ws.send(text)
+
+
+class CsmsChargePoint(ChargePoint):
+    """One connected station, as the CSMS sees it."""
+
+    csms: "Csms"
+
+    @on(Action.boot_notification)
+    def on_boot(self, **kw: Any) -> call_result.BootNotification:
+        status = self.csms.next_boot_status(self.id)
+        return call_result.BootNotification(current_time=now_iso(), status=status,
+                                            interval=self.csms.interval_for(status))
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self) -> call_result.Heartbeat:
+        return call_result.Heartbeat(current_time=now_iso())
+
+    @on(Action.status_notification)
+    def on_status(self, **kw: Any) -> call_result.StatusNotification:
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    def on_authorize(self, id_tag: str) -> call_result.Authorize:
+        return call_result.Authorize(id_tag_info=self.csms.id_tag_info(id_tag))
+
+    @on(Action.start_transaction)
+    def on_start(self, id_tag: str, **kw: Any) -> call_result.StartTransaction:
+        return call_result.StartTransaction(transaction_id=next(self.csms.tx_ids),
+                                            id_tag_info=self.csms.id_tag_info(id_tag))
+
+    @on(Action.stop_transaction)
+    def on_stop(self, **kw: Any) -> call_result.StopTransaction:
+        tag = kw.get("id_tag")
+        if tag:
+            return call_result.StopTransaction(id_tag_info=self.csms.id_tag_info(tag))
+        return call_result.StopTransaction()
+
+    @on(Action.meter_values)
+    def on_meter(self, **kw: Any) -> call_result.MeterValues:
+        return call_result.MeterValues()
+
+    @on(Action.data_transfer)
+    def on_data(self, vendor_id: str, **kw: Any) -> call_result.DataTransfer:
+        return call_result.DataTransfer(status="UnknownVendorId")
+
+    @on(Action.diagnostics_status_notification)
+    def on_diag(self, **kw: Any) -> call_result.DiagnosticsStatusNotification:
+        return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.firmware_status_notification)
+    def on_fw(self, **kw: Any) -> call_result.FirmwareStatusNotification:
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.security_event_notification)
+    def on_sec(self, **kw: Any) -> call_result.SecurityEventNotification:
+        return call_result.SecurityEventNotification()
+
+
+class Csms:
+    """The dev CSMS. `boot_statuses` is consumed per station, then Accepted."""
+
+    def __init__(self, tags: dict[str, str] | None = None, heartbeat: int = 60,
+                 boot_statuses: list[str] | None = None, passwords: dict[str, str] | None = None,
+                 echo: Callable[[str], None] | None = None) -> None:
+        self.tags = dict(tags or {})
+        self.heartbeat = heartbeat
+        self.boot_plan = list(boot_statuses or [])
+        self.passwords = passwords
+        self.echo = echo
+        self.log: list[dict[str, Any]] = []
+        self.stations: dict[str, CsmsChargePoint] = {}
+        self.tx_ids = itertools.count(1)
+        self.server: Any = None
+        self.port = 0
+
+    # -- policy --
+    def next_boot_status(self, cp_id: str) -> str:
+        return self.boot_plan.pop(0) if self.boot_plan else "Accepted"
+
+    def interval_for(self, status: str) -> int:
+        return self.heartbeat if status == "Accepted" else max(1, min(self.heartbeat, 2))
+
+    def id_tag_info(self, tag: str) -> dict[str, Any]:
+        return {"status": self.tags.get(tag, "Invalid")}
+
+    # -- log --
+    def record(self, cp_id: str, direction: str, text: str) -> None:
+        try:
+            msg = json.loads(text)
+        except ValueError:
+            msg = text
+        self.log.append({"cp": cp_id, "dir": direction, "msg": msg, "t": time.monotonic()})
+        if self.echo:
+            self.echo(f"{cp_id} {'->' if direction == 'in' else '<-'} {text}")
+
+    def calls(self, action: str, cp_id: str | None = None) -> list[dict[str, Any]]:
+        """Payloads of CALLs the stations sent with this action, in order."""
+        return [e["msg"][3] for e in self.log
+                if e["dir"] == "in" and isinstance(e["msg"], list) and e["msg"][0] == 2
+                and e["msg"][2] == action and (cp_id is None or e["cp"] == cp_id)]
+
+    # -- server --
+    async def _auth(self, conn: Any, request: Any) -> Response | None:
+        if self.passwords is None:
+            return None
+        cp_id = request.path.rstrip("/").rsplit("/", 1)[-1]
+        want = self.passwords.get(cp_id)
+        got = request.headers.get("Authorization", "")
+        ok = want is not None and got == "Basic " + base64.b64encode(f"{cp_id}:{want}".encode()).decode()
+        return None if ok else conn.respond(401, "bad credentials\n")
+
+    async def _handler(self, ws: Any) -> None:
+        cp_id = ws.request.path.rstrip("/").rsplit("/", 1)[-1]
+        cp = CsmsChargePoint(cp_id, _Tap(ws, self, cp_id))
+        cp.csms = self
+        self.stations[cp_id] = cp
+        try:
+            await cp.start()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            if self.stations.get(cp_id) is cp:
+                del self.stations[cp_id]
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        self.server = await serve(self._handler, host, port, subprotocols=["ocpp1.6"],
+                                  process_request=self._auth)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def call(self, cp_id: str, request: Any, timeout: float = 10) -> Any:
+        cp = self.stations[cp_id]
+        return await asyncio.wait_for(cp.call(request), timeout)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Development CSMS (OCPP 1.6-J)")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=9000)
+    ap.add_argument("--tags", default="04A2B3C4,CAFE01", help="comma separated accepted idTags")
+    ap.add_argument("--heartbeat", type=int, default=60)
+    a = ap.parse_args(argv)
+
+    def echo(line: str) -> None:
+        print(time.strftime("%H:%M:%S"), "CSMS", line, file=sys.stderr, flush=True)
+
+    async def run() -> None:
+        csms = Csms(tags={t: "Accepted" for t in a.tags.split(",") if t},
+                    heartbeat=a.heartbeat, echo=echo)
+        port = await csms.start(a.host, a.port)
+        echo(f"listening on ws://{a.host}:{port}/")
+        await asyncio.Future()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
