@@ -1,0 +1,530 @@
+"""Durable storage: atomic JSON snapshots and a bounded append-only journal.
+
+A thin adapter over the `os` subset every port has (open, rename, remove,
+stat, listdir, mkdir). On littlefs (ESP32, rp2) `os.rename` over an existing
+file is atomic and data is committed by close(); a power cut while a file is
+open leaves its last committed state. Every record still carries a CRC32,
+because FAT and host file systems can keep torn writes (NOTES.md, Filesystem).
+
+Journal layout: segment files `dir/00000001.log`, ... Each record is
+    seq u32 | kind u8 | len u16 | payload (len bytes) | CRC32 u32 of all before
+little-endian. Every record (also deletes) takes the next sequence number, so
+each record's seq is the previous one + 1 (only the records a compaction
+copied keep gaps). On boot the first record that is short, fails its CRC or
+breaks that sequence (a lost segment) ends the log: the file is cut there
+and later segments are removed.
+
+Reserved kinds: 255 delete (payload: target seq), 254 replace (target seq,
+original kind, new data), 253 checkpoint (seq 0, payload: highest seq used;
+only as the first record of a segment written by compaction).
+
+RAM: payloads stay on flash. The index is four lists of small ints per live
+record (seq, segment, offset, size: ~16 bytes per record on a 32-bit port),
+bounded by max_bytes / 11; live() reads payloads one at a time.
+Disk: about 2 * max_bytes, plus the live bytes while compaction runs.
+"""
+import json
+import os
+import struct
+
+from evse.compat import const, crc32
+
+_HDR = "<IBH"
+_HDR_SIZE = const(7)
+_OVERHEAD = const(11)  # header + CRC32
+_K_CHECKPOINT = const(253)
+_K_REPLACE = const(254)
+_K_DELETE = const(255)
+KIND_MAX = const(252)  # kinds above are the journal's own
+DATA_MAX = const(65530)  # len is u16 and a replace adds 5 bytes
+_S_IFDIR = const(0x4000)
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _rename(src, dst):
+    """Atomic on littlefs and POSIX. FAT refuses to rename over a file: there
+    the target is removed first (not atomic; Snapshot.load recovers a lone .tmp)."""
+    try:
+        os.rename(src, dst)
+    except OSError:
+        os.remove(dst)
+        os.rename(src, dst)
+
+
+def _is_dir(path):
+    try:
+        return bool(os.stat(path)[0] & _S_IFDIR)
+    except OSError:
+        return False
+
+
+def ensure_dir(path):
+    """mkdir -p (MicroPython has no os.makedirs)."""
+    parts = path.split("/")
+    for i in range(1, len(parts) + 1):
+        p = "/".join(parts[:i])
+        if p and not _is_dir(p):
+            try:
+                os.mkdir(p)
+            except OSError:
+                if not _is_dir(p):  # not a race: a file is in the way
+                    raise
+
+
+def _head(body):
+    return f"{crc32(body):08x}\n".encode()
+
+
+class Snapshot:
+    """One JSON document replaced atomically: `crc32hex\\n` then the JSON."""
+
+    def __init__(self, path):
+        self.path = path
+        self.error = None  # None | "missing" | "corrupt" after load()
+
+    def _read(self, path):
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+        except OSError:
+            return "missing", None
+        # CRC first: a torn or flipped file never reaches the JSON parser.
+        if raw[:9] != _head(raw[9:]):
+            return "corrupt", None
+        try:
+            return None, json.loads(raw[9:].decode())
+        except Exception:  # noqa: BLE001 - bad content must never crash the boot
+            return "corrupt", None
+
+    def load(self, default):
+        """The saved object, or `default` with self.error set; never raises on bad content."""
+        tmp = self.path + ".tmp"
+        err, obj = self._read(self.path)
+        if err:
+            # A save cut after the temp file was closed (or FAT's
+            # remove-then-rename): that file is complete if its CRC says so.
+            terr, tobj = self._read(tmp)
+            if terr is None:
+                _rename(tmp, self.path)
+                err, obj = None, tobj
+        _remove(tmp)
+        self.error = err
+        return default if err else obj
+
+    def save(self, obj):
+        """Write path.tmp, close it (commits on littlefs), rename over path."""
+        body = json.dumps(obj).encode()
+        tmp = self.path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(_head(body))
+            f.write(body)
+        _rename(tmp, self.path)
+        self.error = None
+
+
+class JournalFull(Exception):
+    """The record would take the live bytes past max_bytes: nothing was written."""
+
+
+class Journal:
+    """Bounded durable queue of (seq, kind, data) records; see the module docstring.
+
+    Call open() once before anything else. An OSError from the file system
+    leaves the journal closed until open() replays it again.
+    """
+
+    def __init__(self, dir, max_bytes=32768, segment_bytes=4096):
+        self.dir = dir
+        self.max_bytes = max_bytes
+        self.segment_bytes = segment_bytes
+        self.error = None  # None | "corrupt" after open()
+        self.live_bytes = 0  # record bytes (header, payload, CRC) of live records
+        self._opened = False
+        self._buf = bytearray(64)
+        self._reset()
+
+    def _reset(self):
+        # Index, sorted by seq: parallel lists of small ints (no payloads).
+        self._seqs = []
+        self._segs = []
+        self._offs = []
+        self._lens = []
+        self.live_bytes = 0
+        self._files = []  # segment numbers on disk, ascending; the last one takes appends
+        self._sizes = []
+        self._hi = 0  # highest segment number seen: new ones go above it
+        self._high = -1  # highest seq a checkpoint covers (replay only)
+        self._next = 1
+
+    @property
+    def count(self):
+        return len(self._seqs)
+
+    def _path(self, n, ext=".log"):
+        return f"{self.dir}/{n:08d}{ext}"
+
+    # -- index ---------------------------------------------------------------
+
+    def _find(self, seq):
+        s = self._seqs
+        lo, hi = 0, len(s)
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if s[mid] < seq:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def _index(self, seq):
+        i = self._find(seq)
+        if i < len(self._seqs) and self._seqs[i] == seq:
+            return i
+        return -1
+
+    def _put(self, seq, seg, off, size):
+        i = self._find(seq)
+        if i < len(self._seqs) and self._seqs[i] == seq:
+            self.live_bytes -= self._lens[i]
+            self._segs[i] = seg
+            self._offs[i] = off
+            self._lens[i] = size
+        else:
+            self._seqs.insert(i, seq)
+            self._segs.insert(i, seg)
+            self._offs.insert(i, off)
+            self._lens.insert(i, size)
+        self.live_bytes += size
+
+    def _drop(self, i):
+        self._seqs.pop(i)
+        self._segs.pop(i)
+        self._offs.pop(i)
+        self.live_bytes -= self._lens.pop(i)
+
+    # -- replay --------------------------------------------------------------
+
+    def open(self):
+        """Replay the log (cutting it at the first bad record) and return the
+        live records in order. Never raises on bad content; sets self.error."""
+        ensure_dir(self.dir)
+        self._reset()
+        self.error = None
+        nums = []
+        for name in os.listdir(self.dir):
+            if name.endswith(".tmp"):
+                # Unfinished compaction or cut: its source is still intact.
+                _remove(self.dir + "/" + name)
+            elif name.endswith(".log") and len(name) == 12 and name[:8].isdigit():
+                nums.append(int(name[:8]))
+        nums.sort()
+        if nums:
+            self._hi = nums[-1]
+        # A complete compaction supersedes every older segment, whatever a
+        # crash left of them.
+        start = 0
+        for i in range(len(nums) - 1, -1, -1):
+            if self._checkpoint(nums[i]):
+                start = i
+                break
+        for n in nums[:start]:
+            _remove(self._path(n))
+        nums = nums[start:]
+        prev = 0
+        for i in range(len(nums)):
+            n = nums[i]
+            prev, end, ok = self._replay(n, prev, i == 0)
+            if not ok:
+                self.error = "corrupt"
+                for m in nums[i + 1:]:
+                    _remove(self._path(m))
+                self._truncate(n, end)
+            if end or ok:
+                self._files.append(n)
+                self._sizes.append(end)
+            if not ok:
+                break
+        self._opened = True
+        self._trim()
+        return list(self.live())
+
+    def _checkpoint(self, n):
+        """True if segment n starts with a valid checkpoint record."""
+        try:
+            with open(self._path(n), "rb") as f:
+                h = f.read(_HDR_SIZE)
+                if len(h) < _HDR_SIZE:
+                    return False
+                seq, kind, ln = struct.unpack(_HDR, h)
+                if seq or kind != _K_CHECKPOINT or ln != 4:
+                    return False
+                rest = f.read(8)
+                return len(rest) == 8 and struct.unpack("<I", rest[4:])[0] == crc32(rest[:4], crc32(h))
+        except OSError:
+            return False
+
+    def _replay(self, n, prev, first):
+        """Index segment n. Returns (last seq, end of the good part, whole file good)."""
+        path = self._path(n)
+        off = 0
+        try:
+            size = os.stat(path)[6]
+            with open(path, "rb") as f:
+                while off < size:
+                    r = self._record(f, size - off)
+                    if r is None:
+                        return prev, off, False
+                    seq, kind, ln, arg = r
+                    if kind == _K_CHECKPOINT:
+                        if seq or off or not first:
+                            return prev, off, False
+                        self._high = arg
+                        self._next = max(self._next, arg + 1)
+                    else:
+                        high = self._high
+                        if not prev and high < 0:
+                            good = seq > 0  # the oldest segments may be gone
+                        elif seq <= high:
+                            good = seq > prev  # compacted: gaps are deletions
+                        else:
+                            good = seq == max(prev, high) + 1  # no lost file or record
+                        if not good or (kind == _K_REPLACE and arg >= seq):
+                            return prev, off, False
+                        prev = seq
+                        self._next = max(self._next, seq + 1)
+                        if kind == _K_DELETE:
+                            i = self._index(arg)
+                            if i >= 0:
+                                self._drop(i)
+                        else:
+                            # A replace whose original sat in a removed segment
+                            # recreates the entry: it carries the original kind.
+                            self._put(arg if kind == _K_REPLACE else seq, n, off, _OVERHEAD + ln)
+                    off += _OVERHEAD + ln
+        except OSError:
+            return prev, off, False
+        return prev, off, True
+
+    def _record(self, f, avail):
+        """Check the record at the file position: (seq, kind, len, target seq) or None."""
+        if avail < _OVERHEAD:
+            return None
+        h = f.read(_HDR_SIZE)
+        if len(h) < _HDR_SIZE:
+            return None
+        seq, kind, ln = struct.unpack(_HDR, h)
+        if ln > avail - _OVERHEAD:  # also keeps a corrupt len from allocating
+            return None
+        crc = crc32(h)
+        arg = 0
+        rest = ln
+        if kind >= _K_CHECKPOINT:
+            need = 5 if kind == _K_REPLACE else 4
+            if ln < need or (kind != _K_REPLACE and ln != 4):
+                return None
+            p = f.read(need)
+            if len(p) < need:
+                return None
+            crc = crc32(p, crc)
+            arg = struct.unpack("<I", p[:4])[0]
+            rest = ln - need
+        mv = memoryview(self._buf)
+        while rest:
+            k = f.readinto(mv[:min(rest, len(mv))])
+            if not k:
+                return None
+            crc = crc32(mv[:k], crc)
+            rest -= k
+        t = f.read(4)
+        if len(t) < 4 or struct.unpack("<I", t)[0] != crc:
+            return None
+        return seq, kind, ln, arg
+
+    def _truncate(self, n, end):
+        """Cut segment n to `end` bytes: copy, then rename (no truncate() on MicroPython)."""
+        src = self._path(n)
+        if not end:
+            _remove(src)
+            return
+        tmp = self._path(n, ".tmp")
+        mv = memoryview(self._buf)
+        with open(src, "rb") as a, open(tmp, "wb") as b:
+            while end:
+                k = a.readinto(mv[:min(end, len(mv))])
+                if not k:
+                    break
+                b.write(mv[:k])
+                end -= k
+        _rename(tmp, src)
+
+    # -- reading -------------------------------------------------------------
+
+    def _read(self, i, head=False):
+        """(kind, data) of index entry i, CRC-checked; data is None if head."""
+        with open(self._path(self._segs[i]), "rb") as f:
+            f.seek(self._offs[i])
+            h = f.read(_HDR_SIZE)
+            if len(h) < _HDR_SIZE:
+                raise OSError(f"journal record {self._seqs[i]} damaged")
+            _, kind, ln = struct.unpack(_HDR, h)
+            crc = crc32(h)
+            if kind == _K_REPLACE:
+                p = f.read(5)
+                crc = crc32(p, crc)
+                kind = p[4]
+                ln -= 5
+            if head:
+                return kind, None
+            data = f.read(ln)
+            crc = crc32(data, crc)
+            t = f.read(4)
+        if len(data) != ln or len(t) != 4 or struct.unpack("<I", t)[0] != crc:
+            raise OSError(f"journal record {self._seqs[i]} damaged")
+        return kind, data
+
+    def live(self):
+        """Iterator over live (seq, kind, data) in append order; payloads are
+        read from flash one at a time. Deleting while iterating is fine."""
+        for seq in list(self._seqs):  # 4 bytes a record; the index may change meanwhile
+            i = self._index(seq)
+            if i >= 0:
+                kind, data = self._read(i)
+                yield seq, kind, data
+
+    # -- writing -------------------------------------------------------------
+
+    def _check(self):
+        if not self._opened:
+            raise RuntimeError("journal not open")
+
+    def _emit(self, f, seq, kind, prefix, data):
+        h = struct.pack(_HDR, seq, kind, len(prefix) + len(data))
+        f.write(h)
+        if prefix:
+            f.write(prefix)
+        f.write(data)
+        f.write(struct.pack("<I", crc32(data, crc32(prefix, crc32(h)))))
+        return _OVERHEAD + len(prefix) + len(data)
+
+    def _write(self, kind, prefix, data):
+        """Append one record with the next seq; (seq, segment, offset)."""
+        n = _OVERHEAD + len(prefix) + len(data)
+        self._opened = False  # until the record is safely out
+        if not self._files or (self._sizes[-1] and self._sizes[-1] + n > self.segment_bytes):
+            self._roll(n)
+        seq = self._next
+        seg = self._files[-1]
+        off = self._sizes[-1]
+        # One open/write/close per record: close() is the littlefs commit.
+        with open(self._path(seg), "ab") as f:
+            self._emit(f, seq, kind, prefix, data)
+        self._next = seq + 1
+        self._sizes[-1] = off + n
+        self._opened = True
+        return seq, seg, off
+
+    def _roll(self, n):
+        self._trim()
+        if sum(self._sizes) + n > 2 * self.max_bytes:
+            self._compact()
+            if self._sizes[-1] + n <= self.segment_bytes:
+                return
+        self._hi += 1
+        self._files.append(self._hi)
+        self._sizes.append(0)
+
+    def _trim(self):
+        """Remove the oldest segments that hold no live record, oldest first:
+        a delete record always follows its target, so a crash part way never
+        revives a deleted record. The newest segment stays (it keeps the seq)."""
+        lo = min(self._segs) if self._segs else self._hi + 1
+        while len(self._files) > 1 and self._files[0] < lo:
+            _remove(self._path(self._files.pop(0)))
+            self._sizes.pop(0)
+
+    def append(self, kind, data):
+        """Store a record durably (on return); its seq. Raises JournalFull."""
+        self._check()
+        if not 0 <= kind <= KIND_MAX or len(data) > DATA_MAX:
+            raise ValueError("kind or size")
+        size = _OVERHEAD + len(data)
+        if self.live_bytes + size > self.max_bytes:
+            raise JournalFull()
+        seq, seg, off = self._write(kind, b"", data)
+        self._put(seq, seg, off, size)
+        return seq
+
+    def delete(self, seq):
+        """Mark a live record consumed, durably (a delete record). KeyError if not live."""
+        self._check()
+        if self._index(seq) < 0:
+            raise KeyError(seq)
+        self._write(_K_DELETE, b"", struct.pack("<I", seq))
+        i = self._index(seq)
+        first = self._segs[i] == self._files[0]
+        self._drop(i)
+        if first:
+            self._trim()
+
+    def replace(self, seq, data):
+        """Swap a live record's payload, keeping its seq, kind and so its place
+        in the order. One replace record carries all of it, so a power cut
+        leaves either the old payload or the new one. Returns seq."""
+        self._check()
+        i = self._index(seq)
+        if i < 0:
+            raise KeyError(seq)
+        if len(data) > DATA_MAX:
+            raise ValueError("size")
+        size = _OVERHEAD + 5 + len(data)
+        if self.live_bytes - self._lens[i] + size > self.max_bytes:
+            raise JournalFull()
+        kind = self._read(i, True)[0]
+        first = self._segs[i] == self._files[0]
+        _, seg, off = self._write(_K_REPLACE, struct.pack("<IB", seq, kind), data)
+        self._put(seq, seg, off, size)
+        if first:
+            self._trim()
+        return seq
+
+    def compact(self):
+        """Rewrite the live records into one new segment and drop the rest."""
+        self._check()
+        self._opened = False
+        self._compact()
+        self._opened = True
+
+    def _compact(self):
+        # Written as .tmp and renamed, so the new segment exists only when
+        # complete. It starts with a checkpoint, and open() starts at the newest
+        # checkpoint: old segments a crash leaves behind are ignored, so no
+        # record is lost or doubled.
+        num = self._hi + 1
+        tmp = self._path(num, ".tmp")
+        offs = []
+        lens = []
+        with open(tmp, "wb") as f:
+            off = self._emit(f, 0, _K_CHECKPOINT, b"", struct.pack("<I", self._next - 1))
+            for i in range(len(self._seqs)):
+                kind, data = self._read(i)
+                offs.append(off)
+                n = self._emit(f, self._seqs[i], kind, b"", data)
+                lens.append(n)
+                off += n
+        _rename(tmp, self._path(num))
+        self._hi = num
+        old = self._files
+        self._files = [num]
+        self._sizes = [off]
+        self._segs = [num] * len(offs)
+        self._offs = offs
+        self._lens = lens
+        self.live_bytes = sum(lens)
+        for n in old:
+            _remove(self._path(n))
