@@ -179,3 +179,17 @@ def test_invalid_answer_payload_is_a_failure_not_a_crash(rig):
     assert rig.st.registration is None
     rig.run_for(30000)
     assert rig.st.registration == "Accepted"
+
+
+def test_bug_in_a_result_hook_or_timer_is_contained(rig):
+    boot(rig)
+
+    def broken(st, *a):
+        raise ValueError("bug")
+    rig.st.on_result["Heartbeat"] = broken
+    rig.st.on_timer["hb"] = broken
+    rig.run_for(20000)  # the timer hook raises: logged, the core goes on
+    rig.st.send("Heartbeat", {})
+    rig.pump()  # the result hook raises: logged, the core goes on
+    assert sum("hook broken" in t for _, t in rig.logs) >= 2
+    assert rig.call("ok", "GetConfiguration", {"key": ["HeartbeatInterval"]})[0] == 3

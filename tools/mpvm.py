@@ -31,9 +31,10 @@ def firmware_files() -> dict[str, str]:
     return files
 
 
-def run(code: str, extra: dict[str, str] | None = None, heap: int = 4 << 20,
+def run(code: str | list[str], extra: dict[str, str] | None = None, heap: int = 4 << 20,
         timeout: float = 120) -> str:
-    """Run `code` in a fresh VM; returns its stdout. Raises on an exception."""
+    """Run `code` (or a list of steps, each a separate VM call) in a fresh VM;
+    returns its stdout. Raises on an exception."""
     files = firmware_files()
     files.update(extra or {})
     job = json.dumps({"files": files, "code": code, "heap": heap})

@@ -70,7 +70,7 @@ class Station:
         self.online = True
         self._event({"event": "connected"})
         for fn in self._link_hooks:
-            fn(self, now, True)
+            self._run(fn, now, True)
         self._pump(now)
 
     def disconnected(self, now):
@@ -83,7 +83,7 @@ class Station:
         if p is not None:
             self._failed(p, "link lost", now)
         for fn in self._link_hooks:
-            fn(self, now, False)
+            self._run(fn, now, False)
 
     _link_hooks = ()
 
@@ -117,7 +117,7 @@ class Station:
             for ev in events:
                 fn = self.on_hw.get(ev[0])
                 if fn is not None:
-                    fn(self, ev)
+                    self._run(fn, ev)
 
     def tick(self, now):
         self.now = now
@@ -129,7 +129,7 @@ class Station:
         for name in self.timers.pop_due(now):
             fn = self.on_timer.get(name)
             if fn is not None:
-                fn(self, now)
+                self._run(fn, now)
         self._pump(now)
 
     def next_ms(self, now):
@@ -255,11 +255,18 @@ class Station:
             return self._failed(p, err[0], now)
         fn = self.on_result.get(action)
         if fn is not None:
-            fn(self, m[2], p[4])
+            self._run(fn, m[2], p[4])
         for fn in self._answer_hooks:
-            fn(self, now)
+            self._run(fn, now)
 
     _answer_hooks = ()
+
+    def _run(self, fn, *args):
+        """Call a feature hook; a bug in one is logged, never fatal."""
+        try:
+            fn(self, *args)
+        except Exception as e:
+            self.log("error", "hook %s: %r" % (getattr(fn, "__name__", "?"), e))
 
     def add_answer_hook(self, fn):
         """fn(station, now) after any CALL of ours is answered (e.g. heartbeat reset)."""
@@ -268,6 +275,6 @@ class Station:
     def _failed(self, p, reason, now):
         fn = self.on_fail.get(p[1])
         if fn is not None:
-            fn(self, p[4], reason)
+            self._run(fn, p[4], reason)
         else:
             self.log("warn", p[1] + " failed: " + reason)

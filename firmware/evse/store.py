@@ -210,9 +210,11 @@ class Journal:
 
     # -- replay --------------------------------------------------------------
 
-    def open(self):
+    def open(self, records=True):
         """Replay the log (cutting it at the first bad record) and return the
-        live records in order. Never raises on bad content; sets self.error."""
+        live records in order (or, with records=False, just their count, so
+        the payloads need not all sit in RAM at boot: iterate live() instead).
+        Never raises on bad content; sets self.error."""
         ensure_dir(self.dir)
         self._reset()
         self.error = None
@@ -252,7 +254,7 @@ class Journal:
                 break
         self._opened = True
         self._trim()
-        return list(self.live())
+        return list(self.live()) if records else len(self._seqs)
 
     def _checkpoint(self, n):
         """True if segment n starts with a valid checkpoint record."""
@@ -387,6 +389,13 @@ class Journal:
         if len(data) != ln or len(t) != 4 or struct.unpack("<I", t)[0] != crc:
             raise OSError(f"journal record {self._seqs[i]} damaged")
         return kind, data
+
+    def read(self, seq):
+        """Payload of live record `seq` (KeyError if it is not live)."""
+        i = self._index(seq)
+        if i < 0:
+            raise KeyError(seq)
+        return self._read(i)[1]
 
     def live(self):
         """Iterator over live (seq, kind, data) in append order; payloads are

@@ -30,6 +30,13 @@ class Transaction:
                 self.start, self.last_meter, self.last_time, self.reservation]
 
 
+def from_record(rec):
+    local, tx_id, id_tag, parent, meter_start, start, last_meter, last_time, resv = rec
+    tx = Transaction(local, id_tag, parent, meter_start, start, resv, tx_id)
+    tx.last_meter, tx.last_time = last_meter, last_time
+    return tx
+
+
 def install(st):
     st.txq = TxQueue(st.storage.journal("txq", max_bytes=32768), log=st.log)
     st.tx_store = st.storage.persist("tx")
@@ -65,7 +72,9 @@ def _recover(st):
     if isinstance(data, list):
         for rec in data:
             try:
-                tx = Transaction(*rec)
+                if rec is None:
+                    continue
+                tx = from_record(rec)
                 _queue_stop(st, tx, "PowerLoss", tx.last_meter, tx.last_time)
                 stopped.add(tx.local)
             except Exception:
@@ -253,6 +262,8 @@ def _start_answered(st, payload, ctx):
 
 
 def _stop_answered(st, payload, ctx):
+    if ctx is None:
+        return  # a clock-aligned MeterValues outside a transaction
     st.txq.answered(ctx[0], payload)
     auth.remember(st, ctx[1], payload.get("idTagInfo"))
 
@@ -268,8 +279,8 @@ def _invalid_at_start(st, c):
 
 
 def _tx_failed(st, ctx, reason):
-    if reason == "link lost":
-        return  # stays at the head; sent again after the reconnect
+    if ctx is None or reason == "link lost":
+        return  # not queued durably / stays at the head, sent again after reconnect
     st.txq.failed(ctx[0], st.now, st.config.get("TransactionMessageAttempts"),
                   1000 * st.config.get("TransactionMessageRetryInterval"))
 

@@ -29,7 +29,8 @@ class TxQueue:
         self.txids = {}  # local -> (CSMS transactionId, seq of its TXID record)
         self.attempts = 0  # failed attempts of the head record
         self.retry_at = None  # tick before which the head is not retried
-        for seq, kind, data in journal.open():
+        journal.open(False)
+        for seq, kind, data in journal.live():
             try:
                 rec = json.loads(data)
                 local = rec["l"]

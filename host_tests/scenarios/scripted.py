@@ -23,6 +23,8 @@ class ScriptedCsms:
         self._n = 0
         self._unix0, self._ms0 = clock.unix(), clock.ms()
         self.probe = None  # fn(label) called after every step (heap sampling)
+        self.fail = set()  # actions answered with a CALLERROR
+        self.record = True  # keep the transcript (off when measuring the heap)
 
     def _norm(self, uid):
         if uid not in self._ids:
@@ -31,6 +33,8 @@ class ScriptedCsms:
         return self._ids[uid]
 
     def _log(self, direction, msg):
+        if not self.record:
+            return
         m = list(msg)
         m[1] = self._norm(m[1])
         self.transcript.append({"t": self.clock.ms(), "dir": direction, "msg": m})
@@ -38,6 +42,11 @@ class ScriptedCsms:
     def true_unix(self):
         """The CSMS's own (correct) time: the station's clock may be off."""
         return self._unix0 + ticks_diff(self.clock.ms(), self._ms0) // 1000
+
+    def info(self, tag):
+        """idTagInfo for a tag: `tags` maps a tag to a status or an idTagInfo."""
+        v = self.tags.get(tag, "Invalid")
+        return v if isinstance(v, dict) else {"status": v}
 
     def answer(self, action, payload):
         now = format_utc(self.true_unix())
@@ -48,11 +57,12 @@ class ScriptedCsms:
         if action == "Heartbeat":
             return {"currentTime": now}
         if action in ("Authorize",):
-            return {"idTagInfo": {"status": self.tags.get(payload["idTag"], "Invalid")}}
+            return {"idTagInfo": self.info(payload["idTag"])}
         if action == "StartTransaction":
             self.tx_id += 1
-            return {"transactionId": self.tx_id,
-                    "idTagInfo": {"status": self.tags.get(payload["idTag"], "Invalid")}}
+            return {"transactionId": self.tx_id, "idTagInfo": self.info(payload["idTag"])}
+        if action == "StopTransaction" and "idTag" in payload:
+            return {"idTagInfo": self.info(payload["idTag"])}
         if action == "DataTransfer":
             return {"status": "UnknownVendorId"}
         return {}
@@ -67,7 +77,10 @@ class ScriptedCsms:
                 msg = json.loads(f)
                 self._log("cs", msg)
                 if msg[0] == 2:
-                    reply = [3, msg[1], self.answer(msg[2], msg[3])]
+                    if msg[2] in self.fail:
+                        reply = [4, msg[1], "InternalError", "scripted failure", {}]
+                    else:
+                        reply = [3, msg[1], self.answer(msg[2], msg[3])]
                     self._log("csms", reply)
                     self.st.receive(json.dumps(reply), self.clock.ms())
 

@@ -1,0 +1,116 @@
+"""Heap and flash figures of the firmware, measured in the MicroPython VM
+(32-bit, like ESP32/RP2040).
+
+Prints: bytes allocated after importing each firmware module (cumulative
+and per module), after building the station and after boot, the peak
+during each scenario, and the size of each .mpy file with their total.
+
+The VM's gc only reclaims garbage between separate runPython calls, so
+each figure is taken in a step of its own after a collecting step. The
+peak is sampled inside the scenario (gc.collect() at every step); it is an
+upper bound, since stale references on the VM's stack are counted too.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import build  # noqa: E402
+import mpvm  # noqa: E402
+
+# Import order = dependency order, so each delta is that module's own cost.
+MODULES = ["compat", "timestamp", "rpc", "schema", "timers", "config", "store", "storage",
+           "authcache", "auth", "connector", "boot", "meter", "txqueue", "metering",
+           "transaction", "remote", "station", "authlist", "smart_profile", "smart", "pilot",
+           "ws", "wsconn"]
+
+MEASURE = "gc.collect()\nprint('M', gc.mem_alloc())"
+
+SCENARIO_SETUP = """
+import gc, json
+gc.collect()
+from scenarios.scripted import ScriptedCsms
+from scenarios.vclock import VirtualClock
+from boards.sim.board import SimBoard
+from evse.station import Station, FEATURES
+from evse.storage import FileStorage
+for f in FEATURES:
+    __import__('evse.' + f)
+peak = [0]
+def probe(label=None):
+    gc.collect()
+    m = gc.mem_alloc()
+    if m > peak[0]:
+        peak[0] = m
+"""
+
+
+def scenario_files() -> dict[str, str]:
+    d = os.path.join(ROOT, "host_tests", "scenarios")
+    out = {}
+    for n in os.listdir(d):
+        if n.endswith(".py"):
+            with open(os.path.join(d, n)) as f:
+                out["/lib/scenarios/" + n] = f.read()
+    return out
+
+
+def measures(out: str) -> list[int]:
+    return [int(line.split()[1]) for line in out.splitlines() if line.startswith("M ")]
+
+
+def module_costs() -> list[tuple[str, int]]:
+    present = [m for m in MODULES if os.path.exists(os.path.join(ROOT, "firmware", "evse", m + ".py"))]
+    steps = ["import gc", "gc.collect()", MEASURE]
+    for m in present:
+        steps += ["import evse.%s" % m, "gc.collect()", MEASURE]
+    vals = measures(mpvm.run(steps))
+    return [(m, vals[i + 1] - vals[i]) for i, m in enumerate(present)] + [("(baseline)", vals[0])]
+
+
+def scenario(module: str) -> dict[str, int]:
+    """Station built, booted, then the scenario module's run() with a probe."""
+    steps = [SCENARIO_SETUP, "gc.collect()", MEASURE,
+             "clock = VirtualClock()\nst = Station(board=SimBoard(), clock=clock, storage=FileStorage('/data'))",
+             "gc.collect()", MEASURE,
+             "cs = ScriptedCsms(st, clock)\nst.connected(clock.ms())\ncs.pump()\ncs.run_for(1000)",
+             "gc.collect()", MEASURE,
+             "st = cs = None", "gc.collect()",
+             "from scenarios import %s as sc\nt = sc.run('/data2', probe)\nn = len(t)\nt = None" % module,
+             "gc.collect()", MEASURE, "print('P', peak[0])"]
+    out = mpvm.run(steps, scenario_files())
+    base, built, booted, after = measures(out)
+    peak = int(next(line.split()[1] for line in out.splitlines() if line.startswith("P ")))
+    return {"station built": built - base, "after boot": booted - base,
+            "peak during scenario": peak - base, "after scenario": after - base}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--scenarios", default="boot,session", help="comma separated scenario modules")
+    a = ap.parse_args()
+    print("Heap after importing each firmware module (MicroPython VM, bytes):")
+    total = 0
+    for name, n in module_costs():
+        if name == "(baseline)":
+            continue
+        total += n
+        print(f"  {n:7d}  {total:7d}  evse.{name}")
+    for sc in a.scenarios.split(","):
+        if not os.path.exists(os.path.join(ROOT, "host_tests", "scenarios", sc + ".py")):
+            continue
+        print(f"Scenario '{sc}' (heap above the imported modules' baseline, bytes):")
+        for k, v in scenario(sc).items():
+            print(f"  {v:7d}  {k}")
+    print(".mpy sizes (mpy-cross, bytes):")
+    with tempfile.TemporaryDirectory() as d:
+        build.compile_all(d)
+
+
+if __name__ == "__main__":
+    main()
