@@ -33,3 +33,11 @@ def test_wrap():
     assert later < now and ticks_diff(later, now) == 29
     assert t.pop_due(later) == []
     assert t.pop_due(ticks_add(now, 30)) == ["w"]
+
+
+def test_ties_fire_in_name_order_whatever_the_insertion_order():
+    for names in (["mv1", "hb", "al"], ["al", "mv1", "hb"], ["hb", "al", "mv1"]):
+        t = Timers()
+        for n in names:
+            t.start(n, 0, 100)
+        assert t.pop_due(100) == ["al", "hb", "mv1"]

@@ -24,9 +24,10 @@ class Timers:
         return None if t is None else ticks_diff(t, now)
 
     def pop_due(self, now):
-        """Names whose deadline has come, earliest first; they are removed."""
-        due = [(ticks_diff(now, t), n) for n, t in self._due.items() if ticks_diff(now, t) >= 0]
-        due.sort(key=lambda x: -x[0])
+        """Names whose deadline has come, earliest first (ties by name, so the
+        order does not depend on dict order, which differs on MicroPython)."""
+        due = [(-ticks_diff(now, t), n) for n, t in self._due.items() if ticks_diff(now, t) >= 0]
+        due.sort()
         for _, n in due:
             del self._due[n]
         return [n for _, n in due]
