@@ -32,24 +32,16 @@ MODULES = ["compat", "timestamp", "rpc", "schema", "timers", "config", "store", 
 MEASURE = "gc.collect()\nprint('M', gc.mem_alloc())"
 
 SCENARIO_SETUP = """
-import gc, json
-gc.collect()
-from scenarios.scripted import ScriptedCsms
-from scenarios.vclock import VirtualClock
-from boards.sim.board import SimBoard
+import gc
 from evse.station import Station, FEATURES
 from evse.storage import FileStorage
+from boards.sim.board import SimBoard
 for f in FEATURES:
     __import__('evse.' + f)
-peak = [0]
-def probe(label=None):
-    gc.collect()
-    m = gc.mem_alloc()
-    if m > peak[0]:
-        peak[0] = m
+from scenarios.scripted import ScriptedCsms
+from scenarios.vclock import VirtualClock
+from scenarios import %s as sc
 """
-
-
 def scenario_files() -> dict[str, str]:
     d = os.path.join(ROOT, "host_tests", "scenarios")
     out = {}
@@ -73,21 +65,32 @@ def module_costs() -> list[tuple[str, int]]:
     return [(m, vals[i + 1] - vals[i]) for i, m in enumerate(present)] + [("(baseline)", vals[0])]
 
 
+def count_steps(module: str) -> int:
+    """Steps of the scenario (run on CPython to size the VM driver)."""
+    sys.path[:0] = [os.path.join(ROOT, "firmware"), ROOT, os.path.join(ROOT, "host_tests")]
+    mod = __import__("scenarios." + module, None, None, ["steps"])
+    with tempfile.TemporaryDirectory() as d:
+        return sum(1 for _ in mod.steps(d, [], True))
+
+
 def scenario(module: str) -> dict[str, int]:
-    """Station built, booted, then the scenario module's run() with a probe."""
-    steps = [SCENARIO_SETUP, "gc.collect()", MEASURE,
-             "clock = VirtualClock()\nst = Station(board=SimBoard(), clock=clock, storage=FileStorage('/data'))",
-             "gc.collect()", MEASURE,
-             "cs = ScriptedCsms(st, clock)\nst.connected(clock.ms())\ncs.pump()\ncs.run_for(1000)",
-             "gc.collect()", MEASURE,
-             "st = cs = None", "gc.collect()",
-             "from scenarios import %s as sc\nt = sc.run('/data2', probe)\nn = len(t)\nt = None" % module,
-             "gc.collect()", MEASURE, "print('P', peak[0])"]
-    out = mpvm.run(steps, scenario_files())
-    base, built, booted, after = measures(out)
-    peak = int(next(line.split()[1] for line in out.splitlines() if line.startswith("P ")))
-    return {"station built": built - base, "after boot": booted - base,
-            "peak during scenario": peak - base, "after scenario": after - base}
+    """Heap of the station (not the test harness) through a scenario.
+
+    Each scenario step is its own VM call; after it, the heap is read
+    before collecting (live + everything the step allocated: an upper
+    bound of the step's peak) and after collecting (live)."""
+    steps = [SCENARIO_SETUP % module, "gc.collect()", MEASURE,
+             "out = []\ng = sc.steps('/data', out, True)\nnext(g)", "gc.collect()", MEASURE]
+    for _ in range(count_steps(module) - 1):
+        steps += ["next(g, None)\nprint('A', gc.mem_alloc())", "gc.collect()", MEASURE]
+    out = mpvm.run(steps, scenario_files(), timeout=600)
+    live = measures(out)
+    during = [int(line.split()[1]) for line in out.splitlines() if line.startswith("A ")]
+    base = live[0]
+    return {"after boot (first step)": live[1] - base,
+            "peak during a step (upper bound)": max(during) - base,
+            "peak live between steps": max(live[1:]) - base,
+            "after scenario": live[-1] - base}
 
 
 def main() -> None:

@@ -22,7 +22,6 @@ class ScriptedCsms:
         self._ids = {}
         self._n = 0
         self._unix0, self._ms0 = clock.unix(), clock.ms()
-        self.probe = None  # fn(label) called after every step (heap sampling)
         self.fail = set()  # actions answered with a CALLERROR
         self.record = True  # keep the transcript (off when measuring the heap)
 
@@ -103,8 +102,9 @@ class ScriptedCsms:
         self.pump()
         return answer
 
-    def run_for(self, ms, step=1000):
-        """Advance virtual time, ticking the station at each deadline."""
+    def run_steps(self, ms):
+        """Advance virtual time by `ms`, ticking the station at each of its
+        deadlines; yields after every tick (a step for heap measurements)."""
         end = ms
         while end > 0:
             nxt = self.st.next_ms(self.clock.ms())
@@ -113,5 +113,8 @@ class ScriptedCsms:
             end -= d
             self.st.tick(self.clock.ms())
             self.pump()
-            if self.probe:
-                self.probe("step")
+            yield
+
+    def run_for(self, ms):
+        for _ in self.run_steps(ms):
+            pass

@@ -10,15 +10,22 @@ from scenarios.scripted import ScriptedCsms
 from scenarios.vclock import VirtualClock
 
 
-def run(data_dir, probe=None):
+def run(data_dir):
+    out = []
+    for _ in steps(data_dir, out):
+        pass
+    return out[0].transcript
+
+
+def steps(data_dir, out, measuring=False):
+    """The scenario as a generator: each yield is one step (for memreport)."""
     clock = VirtualClock()
     board = SimBoard(serial="VM-0002", ev_max_da=160)
     st = Station(board=board, clock=clock, storage=FileStorage(data_dir))
     cs = ScriptedCsms(st, clock)
     cs.tags = {"04A2B3C4": "Accepted"}
-    if probe:
-        cs.probe = probe
-        cs.record = False
+    cs.record = not measuring
+    out.append(cs)
     st.connected(clock.ms())
     cs.pump()
     for key, value in (("MeterValueSampleInterval", "60"),
@@ -33,15 +40,16 @@ def run(data_dir, probe=None):
         st.tick(clock.ms())
         cs.pump()
 
+    yield
     do("card", "04A2B3C4")
-    cs.run_for(5000)
+    yield from cs.run_steps(5000)
     do("plug")
-    cs.run_for(30 * 60 * 1000)  # half an hour at 16 A
+    yield from cs.run_steps(30 * 60 * 1000)  # half an hour at 16 A
     do("ev-suspend")
-    cs.run_for(120 * 1000)
+    yield from cs.run_steps(120 * 1000)
     do("ev-resume")
-    cs.run_for(10 * 60 * 1000)
+    yield from cs.run_steps(10 * 60 * 1000)
     do("card", "04A2B3C4")
+    yield
     do("unplug")
-    cs.run_for(5000)
-    return cs.transcript
+    yield from cs.run_steps(5000)
