@@ -5,9 +5,9 @@ NODE    := node_modules/.stamp-deps
 FW_SRC  := $(shell find firmware boards -name '*.py' 2>/dev/null)
 SIM_URL ?=
 
-.PHONY: test pytest mpy vm check build sim bench clean
+.PHONY: test pytest mpy check build sim bench memreport clean
 
-test: $(VENV) $(NODE) mpy pytest
+test: $(VENV) $(NODE) check mpy pytest
 
 $(VENV): requirements-dev.txt
 	test -x $(PY) || python3 -m venv .venv
@@ -34,6 +34,12 @@ check: $(VENV)
 
 sim: $(VENV)
 	$(PY) tools/devsim.py $(SIM_URL)
+
+memreport: $(VENV) $(NODE)
+	$(PY) tools/memreport.py
+
+bench: $(VENV)
+	$(PY) tools/bench_latency.py
 
 clean:
 	rm -rf build .venv node_modules .sim

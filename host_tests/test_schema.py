@@ -290,7 +290,7 @@ def test_mutations(kind, action):
     base = example(s, True)
     for bad in ([], "x", 1, None, True, [base]):
         assert check(kind, action, bad) == (FORM, "payload: not an object")
-    for path, sub, val in walk(s, base):
+    for path, sub, _val in walk(s, base):
         if path and not isinstance(path[-1], int):
             parent = next(x for x in walk(s, base) if x[0] == path[:-1])[1]
             if path[-1] in parent["required"]:

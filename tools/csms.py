@@ -22,6 +22,7 @@ from typing import Any, Callable
 import websockets
 from websockets.asyncio.server import serve
 from websockets.http11 import Response
+from websockets.typing import Subprotocol
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
@@ -173,7 +174,7 @@ class Csms:
                 del self.stations[cp_id]
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        self.server = await serve(self._handler, host, port, subprotocols=["ocpp1.6"],
+        self.server = await serve(self._handler, host, port, subprotocols=[Subprotocol("ocpp1.6")],
                                   process_request=self._auth)
         self.port = self.server.sockets[0].getsockname()[1]
         return self.port

@@ -53,7 +53,7 @@ def unix_time():
 try:
     from os import urandom as _urandom
 except ImportError:  # the WebAssembly VM has no os.urandom
-    _urandom = None
+    _urandom = None  # type: ignore[assignment]
 
 
 def random_bytes(n):
@@ -66,7 +66,7 @@ def random_bytes(n):
 try:
     from binascii import crc32 as _crc32
 except ImportError:
-    _crc32 = None
+    _crc32 = None  # type: ignore[assignment]
 
 
 def crc32(data, crc=0):

@@ -58,6 +58,7 @@ class Station:
         self.on_status = []  # fn(station, connector) after a status change
         self.on_tx = []  # fn(station, connector, started) at transaction start/stop
         self.txq = None  # durable transaction message queue (transaction.py)
+        self.connectors = []  # Connector per id, 0 = the station (connector.py)
         # Seams for optional features; the defaults mean "feature absent".
         self.reservation_for = _no_reservation
         self.remote_profile = None  # fn(station, cid, TxProfile) from RemoteStart

@@ -161,7 +161,7 @@ class TxQueue:
         queued after them: transactions that were running at a power cut."""
         stopped = set(rec[2] for rec in self.index if rec[1] == STOP)
         out = []
-        for seq, kind, local in self.index:
+        for seq, kind, _local in self.index:
             if kind == START and seq not in stopped:
                 try:
                     out.append((seq, json.loads(self.j.read(seq))["p"]))
