@@ -99,7 +99,8 @@ class StationThread(_LoopThread):
     def _boot(self) -> None:
         self.station = Station(board=self.board, clock=self.clock, storage=FileStorage(self.data),
                                log=lambda lvl, text: self.logs.append((lvl, text)))
-        self.runtime = Runtime(self.station, self.url, self.cp_id, password=self.password)
+        self.runtime = Runtime(self.station, self.url, self.cp_id, password=self.password,
+                               backoff_ms=(100, 500))  # quick reconnects keep tests short
         self.loop.create_task(self._run())
 
     async def _run(self) -> None:

@@ -132,7 +132,7 @@ def test_offline_session_delivered_on_reconnect(tmp_path):
     port = c.port
     try:
         s.command("card", "AA")  # authorized online: now in the cache
-        c.wait_call("Authorize")
+        wait_for(lambda: s.status() == "Preparing", 5, "authorized")
         s.command("card", "AA")  # cancel
         c.stop()
         wait_for(lambda: not s.do(lambda: s.station.online), 5, "offline")

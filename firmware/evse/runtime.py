@@ -38,7 +38,8 @@ def basic_auth(user, password):
 
 
 class Runtime:
-    def __init__(self, station, url, cp_id, password=None, ssl=None, log=None):
+    def __init__(self, station, url, cp_id, password=None, ssl=None, log=None,
+                 backoff_ms=(1000, 60000)):
         self.st = station
         tls, self.host, self.port, path = parse_url(url)
         self.path = path.rstrip("/") + "/" + cp_id
@@ -48,7 +49,7 @@ class Runtime:
         self.log = log or station.log
         self.conn = None
         self._wake = asyncio.Event()
-        self._backoff = Backoff()
+        self._backoff = Backoff(base_ms=backoff_ms[0], max_ms=backoff_ms[1])
         self._stop = False
 
     def poke(self):
