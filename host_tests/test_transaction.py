@@ -316,3 +316,66 @@ def test_clock_aligned_values(rig):
     session(rig)
     rig.run(900 * 1000)
     assert rig.sent("MeterValues")[-1]["transactionId"] == 1
+
+
+def test_minimum_status_duration(rig):
+    assert rig.call("ChangeConfiguration", {"key": "MinimumStatusDuration", "value": "5"})[2]["status"] == "Accepted"
+    rig.cmd("plug")
+    rig.cmd("unplug")  # Preparing for less than 5 s: never reported
+    rig.run(6000)
+    assert rig.statuses() == ["Available"]
+    rig.cmd("plug")
+    rig.run(4999)
+    assert rig.statuses() == ["Available"]
+    rig.run(1)
+    assert rig.statuses() == ["Available", "Preparing"]
+
+
+def test_max_energy_on_invalid_id(rig):
+    rig.call("ChangeConfiguration", {"key": "StopTransactionOnInvalidId", "value": "false"})
+    rig.call("ChangeConfiguration", {"key": "MaxEnergyOnInvalidId", "value": "100"})
+    rig.call("ChangeConfiguration", {"key": "MeterValueSampleInterval", "value": "10"})
+    rig.call("ChangeConfiguration", {"key": "LocalPreAuthorize", "value": "true"})
+    rig.st.cache.update("GONE", {"status": "Accepted"}, rig.clock.unix())
+    session(rig, "GONE")  # StartTransaction.conf: Invalid
+    assert rig.status() == "Charging"  # may still take 100 Wh
+    rig.run(120 * 1000)
+    assert rig.status() == "SuspendedEVSE"
+    used = rig.board.meter(1)[0] - rig.sent("StartTransaction")[0]["meterStart"]
+    assert 100 <= used < 130  # stopped at the first sample past the cap
+
+
+def test_reboot_command_stops_with_reason_reboot(rig):
+    from evse import remote
+    session(rig)
+    remote.reboot(rig.st, "Soft")
+    rig.run(10)
+    assert rig.sent("StopTransaction")[0]["reason"] == "Reboot" and rig.st.reboot == "Soft"
+
+
+def test_outgoing_data_transfer(rig):
+    from evse import remote
+    got = []
+    remote.send_data(rig.st, "acme", "hello", "x", lambda status, data: got.append((status, data)))
+    rig.run(10)
+    assert rig.sent("DataTransfer") == [{"vendorId": "acme", "messageId": "hello", "data": "x"}]
+    assert got == [("UnknownVendorId", None)]
+
+
+def test_unlock_on_a_board_with_a_lock(tmp_path):
+    from boards.sim.board import SimBoard
+
+    class LockBoard(SimBoard):
+        has_lock = True
+        unlocked = []
+
+        def unlock(self, cid):
+            self.unlocked.append(cid)
+            return len(self.unlocked) == 1
+
+    r = Rig(str(tmp_path), tags={"AA": "Accepted"}, board=LockBoard()).connect()
+    session(r)
+    assert r.call("UnlockConnector", {"connectorId": 1})[2] == {"status": "Unlocked"}
+    assert r.sent("StopTransaction")[0]["reason"] == "UnlockCommand"
+    assert r.call("UnlockConnector", {"connectorId": 1})[2] == {"status": "UnlockFailed"}
+    assert r.call("UnlockConnector", {"connectorId": 2})[2] == {"status": "NotSupported"}

@@ -24,6 +24,7 @@ sys.path[:0] = [os.path.join(ROOT, "firmware"), ROOT]
 
 from boards.sim.board import SimBoard  # noqa: E402
 from evse.clock import SystemClock  # noqa: E402
+from evse import remote  # noqa: E402
 from evse.runtime import Runtime  # noqa: E402
 from evse.station import Station  # noqa: E402
 from evse.storage import FileStorage  # noqa: E402
@@ -71,9 +72,8 @@ class Sim:
                 self.runtime.stop()
         elif cmd == "reboot":
             if st:
-                st.reboot = "Soft"
-                if self.runtime:
-                    self.runtime.stop()
+                remote.reboot(st, "Soft")  # stops transactions (reason Reboot) first
+                st.tick(st.clock.ms())
         elif cmd == "status":
             self.emit(self.status())
         elif cmd in ("help", "?"):

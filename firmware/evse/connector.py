@@ -42,6 +42,9 @@ def install(st):
             st.connectors[i].operative = op is not False
     for c in st.connectors:
         c.status = derive(st, c)
+        st.on_timer["msd%d" % c.id] = _settled
+    # C-05 (optional): a status must hold this long before it is reported.
+    st.config.add_key("MinimumStatusDuration", "int", 0, lo=0, hi=3600)
     st.on_accepted.append(report_all)
     st.add_link_hook(_link)
 
@@ -87,9 +90,20 @@ def refresh(st, cid):
     if (status, error) != (c.status, c.error):
         c.status, c.error, c.info = status, error, info
         if st.registration == "Accepted":
-            report(st, cid)
+            hold = st.config.get("MinimumStatusDuration")
+            if hold > 0:
+                st.timers.start("msd%d" % cid, st.now, 1000 * hold)
+            else:
+                report(st, cid)
         for fn in st.on_status:
             fn(st, c)
+
+
+def _settled(st, now):
+    for c in st.connectors:
+        if not st.timers.active("msd%d" % c.id) and c.reported != (c.status, c.error) \
+                and st.registration == "Accepted":
+            report(st, c.id)
 
 
 def refresh_all(st):

@@ -74,6 +74,8 @@ def _sampled(st, now):
             c.tx.data.add(_value(st, c, "StopTxnSampledData", "Sample.Periodic", reading))
             _note_reading(st, c, reading)
             _schedule_sample(st, c)
+            from evse import transaction
+            transaction.energy_check(st, c)
 
 
 def _schedule_aligned(st):

@@ -16,6 +16,8 @@ def install(st):
     h["ClearCache"] = _clear_cache
     h["DataTransfer"] = _data_transfer
     st.vendors = {}  # vendorId -> fn(st, messageId, data) -> (status, data)
+    st.on_result["DataTransfer"] = _data_result
+    st.on_fail["DataTransfer"] = _data_failed
     st.on_tx.append(_tx_changed)
     st.on_timer["reset"] = _reboot_now
     st.add_answer_hook(lambda st, now: reset_progress(st))
@@ -62,15 +64,16 @@ def _tx_changed(st, c, started):
 
 # ---- reset -------------------------------------------------------------------
 def _reset(st, p):
-    kind = p["type"]
-    for c in st.connectors[1:]:
-        if c.tx is not None:
-            transaction.stop(st, c, kind + "Reset")
-    # 5.14: stop transactions, then reboot; give the StopTransaction a
-    # moment to leave (it is journalled either way).
+    reboot(st, p["type"], p["type"] + "Reset")
+    return {"status": "Accepted"}
+
+
+def reboot(st, kind, reason="Reboot"):
+    """Stop transactions (reason), then reboot once the StopTransactions are
+    out or after a grace period (5.14; they are journalled either way)."""
+    transaction.stop_all(st, reason)
     st.reset_kind = kind
     st.timers.start("reset", st.now, 0 if not len(st.txq) else _RESET_GRACE_MS)
-    return {"status": "Accepted"}
 
 
 def _reboot_now(st, now):
@@ -98,6 +101,27 @@ def _clear_cache(st, p):
     st.cache.clear()
     st.cache.save()
     return {"status": "Accepted"}
+
+
+def send_data(st, vendor_id, message_id=None, data=None, done=None):
+    """DataTransfer to the CSMS; done(status, data) gets the answer
+    (status None if it failed)."""
+    p = {"vendorId": vendor_id}
+    if message_id is not None:
+        p["messageId"] = message_id
+    if data is not None:
+        p["data"] = data
+    st.send("DataTransfer", p, ctx=done)
+
+
+def _data_result(st, payload, done):
+    if done is not None:
+        done(payload["status"], payload.get("data"))
+
+
+def _data_failed(st, done, reason):
+    if done is not None:
+        done(None, reason)
 
 
 def _data_transfer(st, p):

@@ -42,6 +42,8 @@ def install(st):
     st.tx_store = st.storage.persist("tx")
     st.auth_decided = _decided
     st.limit_da = None  # fn(st, cid) -> deci-amps; smart charging plugs in here
+    # C-03 (optional): energy an invalid idTag may still take; 0 = none.
+    st.config.add_key("MaxEnergyOnInvalidId", "int", 0, lo=0, hi=1000000)
     st.handlers["RemoteStartTransaction"] = _remote_start
     st.handlers["RemoteStopTransaction"] = _remote_stop
     st.on_result["StartTransaction"] = _start_answered
@@ -148,11 +150,23 @@ def apply(st, c):
     connector.refresh(st, c.id)
 
 
+def stop_all(st, reason):
+    for c in st.connectors[1:]:
+        if c.tx is not None:
+            stop(st, c, reason)
+
+
+def energy_check(st, c):
+    """Called as energy flows: an invalid tag's MaxEnergyOnInvalidId runs out."""
+    if c.tx is not None and c.tx.invalid and c.offered_da > 0 and not _energy_allowed(st, c, c.tx):
+        apply(st, c)
+
+
 def _energy_allowed(st, c, tx):
     if not tx.invalid:
         return True
     # C-03: with MaxEnergyOnInvalidId an invalid tag may still take that much.
-    cap = st.config.get("MaxEnergyOnInvalidId") if st.config.has("MaxEnergyOnInvalidId") else 0
+    cap = st.config.get("MaxEnergyOnInvalidId")
     return cap > 0 and st.board.meter(c.id)[0] - tx.meter_start < cap
 
 
@@ -295,15 +309,16 @@ def _remote_start(st, p):
     if cid < 1 or cid > st.ncon or not _can_start(st, st.connectors[cid]):
         return {"status": "Rejected"}
     prof = p.get("chargingProfile")
-    if prof is not None and (prof.get("chargingProfilePurpose") != "TxProfile" or st.remote_profile is None):
-        return {"status": "Rejected"}
+    if prof is not None and prof.get("chargingProfilePurpose") != "TxProfile":
+        return {"status": "Rejected"}  # 5.11: only a TxProfile may come with it
     c = st.connectors[cid]
     tag = p["idTag"]
     info = auth.lookup(st, tag)
     if st.reservation_for(st, c, tag, info and info.get("parentIdTag")) is False:
         return {"status": "Rejected"}
-    if prof is not None:
-        st.remote_profile(st, cid, prof)
+    if prof is not None and st.remote_profile is not None:
+        if st.remote_profile(st, cid, prof) is False:
+            return {"status": "Rejected"}
     if st.config.get("AuthorizeRemoteTxRequests"):
         auth.authorize(st, cid, tag, "remote")
     else:

@@ -106,7 +106,7 @@ class ScriptedCsms:
         """Advance virtual time by `ms`, ticking the station at each of its
         deadlines; yields after every tick (a step for heap measurements)."""
         end = ms
-        while end > 0:
+        while end > 0 or self.st.next_ms(self.clock.ms()) == 0:
             nxt = self.st.next_ms(self.clock.ms())
             d = end if nxt is None else max(0, min(nxt, end))
             self.clock.advance(d)
