@@ -1,0 +1,120 @@
+"""Smart Charging feature: wires the profile engine (smart.py) into the
+station (OCPP 1.6 sections 3.13, 5.5, 5.7, 5.16).
+
+Profiles persist in a snapshot. The effective limit feeds the pilot
+through `st.limit_da`; a station timer fires exactly at the next instant
+the limit may change (period, validity or recurrence boundary), and every
+profile change re-applies the limit at once. No polling.
+"""
+from evse import smart, transaction
+from evse.smart_profile import parse
+
+PROFILE = "SmartCharging"
+_UNITS = {"Current": "A", "Power": "W"}
+
+
+def install(st):
+    cfg = st.config
+    units = tuple(_UNITS[u] for u in cfg.get_list("ChargingScheduleAllowedChargingRateUnit") if u in _UNITS)
+    b = st.board
+    sc = smart.SmartCharging(
+        max_stack_level=cfg.get("ChargeProfileMaxStackLevel"), max_periods=cfg.get("ChargingScheduleMaxPeriods"),
+        max_profiles=cfg.get("MaxChargingProfilesInstalled"), allowed_units=units, connectors=st.ncon,
+        voltage=b.voltage, phases=b.phases, hw_max_da=b.max_current_da)
+    st.smart = sc
+    st.smart_store = st.storage.persist("profiles")
+    sc.load(st.smart_store.load() or [])
+    st.pending_profiles = {}  # cid -> TxProfile from RemoteStartTransaction
+    st.handlers["SetChargingProfile"] = _set
+    st.handlers["ClearChargingProfile"] = _clear
+    st.handlers["GetCompositeSchedule"] = _composite
+    st.limit_da = _limit
+    st.remote_profile = _remote_profile
+    st.on_tx.append(_tx_changed)
+    st.on_timer["sc"] = _boundary
+
+
+def _tx_of(st, cid):
+    tx = st.connectors[cid].tx if cid else None
+    if tx is None:
+        return None, None
+    # Until StartTransaction.conf the CSMS id is unknown: a local stand-in.
+    return (tx.tx_id if tx.tx_id is not None else -tx.local), tx.start
+
+
+def _save(st):
+    st.smart_store.save(st.smart.dump())
+
+
+def _reapply(st):
+    st.timers.cancel("sc")
+    for c in st.connectors[1:]:
+        transaction.apply(st, c)
+
+
+def _set(st, p):
+    cid = p["connectorId"]
+    if cid > st.ncon:
+        return {"status": "Rejected"}
+    tx_id, tx_start = _tx_of(st, cid)
+    status = st.smart.set_profile(cid, p["csChargingProfiles"], st.clock.unix(), tx_id, tx_start)
+    if status == "Accepted":
+        _save(st)
+        _reapply(st)
+    return {"status": status}
+
+
+def _clear(st, p):
+    status = st.smart.clear(p.get("id"), p.get("connectorId"), p.get("chargingProfilePurpose"),
+                            p.get("stackLevel"))
+    if status == "Accepted":
+        _save(st)
+        _reapply(st)
+    return {"status": status}
+
+
+def _composite(st, p):
+    cid = p["connectorId"]
+    if cid > st.ncon:
+        return {"status": "Rejected"}
+    unit = p.get("chargingRateUnit")
+    return st.smart.composite(cid, p["duration"], _UNITS.get(unit, unit), st.clock.unix(), _tx_of(st, cid)[1])
+
+
+def _limit(st, cid):
+    """The effective limit in deci-amps; arms the timer for its next change."""
+    now = st.clock.unix()
+    da, nxt = st.smart.limit_da(cid, now, _tx_of(st, cid)[1])
+    if nxt is not None:
+        left = st.timers.left("sc", st.now)
+        delay = 1000 * max(0, nxt - now)
+        if left is None or delay < left:
+            st.timers.start("sc", st.now, delay)
+    return min(da, st.board.max_current_da)
+
+
+def _boundary(st, now):
+    _reapply(st)
+
+
+def _remote_profile(st, cid, prof):
+    """RemoteStartTransaction's TxProfile: checked now, installed when the
+    transaction it starts begins (5.11)."""
+    if parse(st.smart, cid, prof, st.clock.unix(), st.clock.unix()) is None:
+        return False
+    st.pending_profiles[cid] = prof
+    return True
+
+
+def _tx_changed(st, c, started):
+    if started:
+        prof = st.pending_profiles.pop(c.id, None)
+        if prof is not None:
+            tx_id, tx_start = _tx_of(st, c.id)
+            if st.smart.set_profile(c.id, prof, st.clock.unix(), tx_id, tx_start) != "Accepted":
+                st.log("warn", "RemoteStart TxProfile not installed")
+            _save(st)
+    else:
+        st.pending_profiles.pop(c.id, None)
+        st.smart.end_transaction(c.id)  # 3.13.3: TxProfiles end with their transaction
+        _save(st)
