@@ -1,0 +1,91 @@
+"""Remote Trigger: TriggerMessage (OCPP 1.6 5.17), ExtendedTriggerMessage."""
+# ExtendedTriggerMessage comes from the Security Whitepaper ed.3; one code
+# path serves both.
+#
+# Each target is `st.triggers[requestedMessage] = fn(st, cid)`, cid being the
+# requested connectorId or None; fn queues the message with st.send. The
+# station emits the TriggerMessage.conf before anything a handler queued, so
+# the message follows its answer. Other features add or replace targets,
+# e.g. a firmware feature its real FirmwareStatusNotification status and the
+# security feature SignChargePointCertificate and LogStatusNotification;
+# until then those answer NotImplemented.
+#
+# Answers: NotImplemented for a requestedMessage without a target (the schema
+# already refuses names outside the enum of each message); Rejected for a
+# connectorId that does not exist (TC_055: NumberOfConnectors + 1), for
+# MeterValues of connector 0 (no main meter here) and for anything but
+# BootNotification before the CSMS accepted the boot (4.2: nothing else may
+# be sent yet, so it could not go out now). A connectorId the message does
+# not use is ignored (5.17: "the requested message is leading"); without one,
+# StatusNotification goes for the Charge Point and every connector and
+# MeterValues for every connector.
+#
+# (Comments, not a docstring: compiled from source on the device, a
+# docstring stays in RAM.)
+from evse import boot, connector, metering
+
+PROFILE = "RemoteTrigger"  # reported in SupportedFeatureProfiles
+
+
+def install(st):
+    t = getattr(st, "triggers", None)
+    if t is None:
+        t = st.triggers = {}
+    # setdefault: a feature installed earlier may have its own target.
+    t.setdefault("BootNotification", _boot)
+    t.setdefault("DiagnosticsStatusNotification", _diagnostics)
+    t.setdefault("FirmwareStatusNotification", _firmware)
+    t.setdefault("Heartbeat", _heartbeat)
+    t.setdefault("MeterValues", _meter_values)
+    t.setdefault("StatusNotification", _status)
+    st.handlers["TriggerMessage"] = trigger
+    st.handlers["ExtendedTriggerMessage"] = trigger
+
+
+def trigger(st, p):
+    """TriggerMessage.req / ExtendedTriggerMessage.req -> .conf payload."""
+    name = p["requestedMessage"]
+    cid = p.get("connectorId")
+    fn = st.triggers.get(name)
+    if fn is None:
+        return {"status": "NotImplemented"}
+    if cid is not None and (cid < 0 or cid > st.ncon):
+        return {"status": "Rejected"}
+    if name != "BootNotification" and st.registration != "Accepted":
+        return {"status": "Rejected"}
+    if fn(st, cid) is False:
+        return {"status": "Rejected"}
+    return {"status": "Accepted"}
+
+
+def _boot(st, cid):
+    boot.queue_boot(st, front=False)
+
+
+def _diagnostics(st, cid):
+    # 4.4: Idle is sent only when triggered and no upload is going on; there
+    # is no diagnostics upload in this build.
+    st.send("DiagnosticsStatusNotification", {"status": "Idle"})
+
+
+def _firmware(st, cid):
+    # 4.5: the same for firmware; a firmware feature replaces this target.
+    st.send("FirmwareStatusNotification", {"status": "Idle"})
+
+
+def _heartbeat(st, cid):
+    if st.queued("Heartbeat") is None:
+        st.send("Heartbeat", {})
+
+
+def _meter_values(st, cid):
+    if cid == 0:
+        return False
+    metering.triggered(st, cid)
+    return None
+
+
+def _status(st, cid):
+    for c in st.connectors:
+        if cid is None or c.id == cid:
+            connector.report(st, c.id)
