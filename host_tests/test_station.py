@@ -194,3 +194,21 @@ def test_bug_in_a_result_hook_or_timer_is_contained(rig):
     rig.pump()  # the result hook raises: logged, the core goes on
     assert sum("hook broken" in t for _, t in rig.logs) >= 2
     assert rig.call("ok", "GetConfiguration", {"key": ["HeartbeatInterval"]})[0] == 3
+
+
+def test_corrupt_state_falls_back_and_reports_a_security_event(tmp_path):
+    from rig import Rig
+    r = Rig(str(tmp_path)).connect()
+    r.call("ChangeConfiguration", {"key": "HeartbeatInterval", "value": "77"})
+    with open(tmp_path / "config.json", "r+b") as f:  # a bit flip in flash
+        data = bytearray(f.read())
+        data[-3] ^= 0x20
+        f.seek(0)
+        f.write(data)
+    r.disconnect()
+    r.reboot()
+    assert r.st.config.get("HeartbeatInterval") != 77  # defaults, no crash
+    assert any(lvl == "security" and "config" in t for lvl, t in r.logs)
+    r.connect()
+    ev = r.sent("SecurityEventNotification")
+    assert ev and ev[0]["type"] == "StorageCorrupted" and "config" in ev[0]["techInfo"]

@@ -26,8 +26,8 @@ import mpvm  # noqa: E402
 # Import order = dependency order, so each delta is that module's own cost.
 MODULES = ["compat", "timestamp", "rpc", "schema", "timers", "config", "store", "storage",
            "authcache", "auth", "connector", "boot", "meter", "txqueue", "metering",
-           "transaction", "remote", "station", "authlist", "smart_profile", "smart", "pilot",
-           "ws", "wsconn"]
+           "transaction", "remote", "station", "authlist", "locallist", "reservation", "trigger",
+           "smart_profile", "smart", "pilot", "smartcharge", "ws", "wsconn", "runtime"]
 
 MEASURE = "gc.collect()\nprint('M', gc.mem_alloc())"
 

@@ -27,6 +27,5 @@ try {
   err += e.message + "\n";
   rc = 1;
 }
-process.stdout.write(out);
-process.stderr.write(err);
-process.exit(rc);
+// Exit only once the pipes have taken everything (a bare exit cuts at 64 KiB).
+process.stderr.write(err, () => process.stdout.write(out, () => process.exit(rc)));

@@ -62,6 +62,7 @@ def _boot_result(st, payload, ctx):
     status = payload["status"]
     _set_clock(st, payload)
     interval = payload.get("interval", 0)
+    was = st.registration
     st.registration = status
     if status == "Accepted":
         st.timers.cancel("boot")
@@ -69,8 +70,9 @@ def _boot_result(st, payload, ctx):
             # 4.2: the interval is the heartbeat interval once accepted.
             st.config.seed("HeartbeatInterval", str(interval))
         _restart_heartbeat(st)
-        for fn in st.on_accepted:
-            fn(st)
+        if was != "Accepted":  # a triggered BootNotification changes nothing
+            for fn in st.on_accepted:
+                fn(st)
     else:
         # Pending/Rejected: boot again after `interval` seconds.
         st.timers.start("boot", st.now, 1000 * (interval if interval > 0 else _RETRY_S))

@@ -11,7 +11,7 @@ Feature modules (boot, later transactions, smart charging...) register
   on_timer[name]        fn(station, now)                           (timers)
 `station.now` is the tick of the input being handled; wall time is clock.unix().
 """
-from evse import rpc, schema
+from evse import rpc, schema, timestamp
 from evse.compat import const
 from evse.config import Config
 from evse.timers import Timers
@@ -21,7 +21,7 @@ _HW_ROUNDS = const(4)  # board polls per input: a relay change may move the pilo
 
 # Feature modules installed in this order (each has install(station)).
 FEATURES = ("boot", "connector", "auth", "transaction", "metering", "remote",
-            "locallist", "reservation", "trigger")
+            "locallist", "reservation", "trigger", "smartcharge")
 
 
 def _noop(*_):
@@ -63,8 +63,33 @@ class Station:
         # Seams for optional features; the defaults mean "feature absent".
         self.reservation_for = _no_reservation
         self.remote_profile = None  # fn(station, cid, TxProfile) from RemoteStart
+        profiles = ["Core"]
         for name in features:
-            __import__("evse." + name, None, None, ["install"]).install(self)
+            mod = __import__("evse." + name, None, None, ["install"])
+            mod.install(self)
+            p = getattr(mod, "PROFILE", None)
+            if p is not None:
+                profiles.append(p)
+        # Report the profiles this build really has, not a wish list.
+        self.config.seed("SupportedFeatureProfiles", ",".join(profiles))
+        self._check_storage()
+
+    def _check_storage(self):
+        """Corrupt state fell back to defaults: say so, as a security event."""
+        bad = [name for name, p in getattr(self.storage, "opened", ()) if p.error == "corrupt"]
+        if self.txq is not None and self.txq.j.error == "corrupt":
+            bad.append("txq")
+        for name in bad:
+            self.security_event("StorageCorrupted", name + " reset to defaults")
+
+    def security_event(self, kind, info=None):
+        """Log a security event and report it (Security Whitepaper
+        SecurityEventNotification) once the CSMS has accepted the boot."""
+        self.log("security", kind + (": " + info if info else ""))
+        p = {"type": kind[:50], "timestamp": timestamp.format_utc(self.clock.unix())}
+        if info:
+            p["techInfo"] = info[:255]
+        self.send("SecurityEventNotification", p)
 
     # ---- link events -------------------------------------------------
     def connected(self, now):
