@@ -212,3 +212,12 @@ def test_corrupt_state_falls_back_and_reports_a_security_event(tmp_path):
     r.connect()
     ev = r.sent("SecurityEventNotification")
     assert ev and ev[0]["type"] == "StorageCorrupted" and "config" in ev[0]["techInfo"]
+
+
+def test_triggered_boot_does_not_resend_statuses(tmp_path):
+    from rig import Rig
+    r = Rig(str(tmp_path)).connect()
+    n = len(r.sent("StatusNotification"))
+    assert r.call("TriggerMessage", {"requestedMessage": "BootNotification"})[2] == {"status": "Accepted"}
+    assert len(r.sent("BootNotification")) == 2
+    assert len(r.sent("StatusNotification")) == n

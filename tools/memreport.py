@@ -56,12 +56,18 @@ def measures(out: str) -> list[int]:
     return [int(line.split()[1]) for line in out.splitlines() if line.startswith("M ")]
 
 
-def module_costs() -> list[tuple[str, int]]:
+def module_costs(mpy: bool) -> list[tuple[str, int]]:
+    """Heap per imported module, from source or from .mpy files."""
     present = [m for m in MODULES if os.path.exists(os.path.join(ROOT, "firmware", "evse", m + ".py"))]
     steps = ["import gc", "gc.collect()", MEASURE]
     for m in present:
         steps += ["import evse.%s" % m, "gc.collect()", MEASURE]
-    vals = measures(mpvm.run(steps))
+    if mpy:
+        with tempfile.TemporaryDirectory() as d:
+            build.compile_all(d, quiet=True)
+            vals = measures(mpvm.run(steps, mpvm.mpy_files(d), source=False))
+    else:
+        vals = measures(mpvm.run(steps))
     return [(m, vals[i + 1] - vals[i]) for i, m in enumerate(present)] + [("(baseline)", vals[0])]
 
 
@@ -93,23 +99,51 @@ def scenario(module: str) -> dict[str, int]:
             "after scenario": live[-1] - base}
 
 
+AUTH_TABLES = [
+    "import gc\nfrom evse.authlist import LocalList\nfrom evse.authcache import AuthCache",
+    "gc.collect()", MEASURE,
+    "ll = LocalList(max_length=100, max_send=100)\n"
+    "ll.send_local_list({'listVersion': 1, 'updateType': 'Full', 'localAuthorizationList': ["
+    "{'idTag': 'TAG%016d' % i, 'idTagInfo': {'status': 'Accepted', 'expiryDate': '2030-01-01T00:00:00Z',"
+    " 'parentIdTag': 'GROUP%015d' % (i % 5)}} for i in range(100)]})",
+    "gc.collect()", MEASURE,
+    "c = AuthCache(capacity=64)\nfor i in range(64):\n"
+    "    c.update('CARD%016d' % i, {'status': 'Accepted', 'expiryDate': '2030-01-01T00:00:00Z',"
+    " 'parentIdTag': 'GROUP%015d' % i}, 1767225600)",
+    "gc.collect()", MEASURE,
+]
+
+
+def auth_tables() -> tuple[int, int]:
+    base, with_list, with_cache = measures(mpvm.run(AUTH_TABLES))
+    return with_list - base, with_cache - with_list
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scenarios", default="boot,session", help="comma separated scenario modules")
     a = ap.parse_args()
-    print("Heap after importing each firmware module (MicroPython VM, bytes):")
-    total = 0
-    for name, n in module_costs():
+    print("Heap after importing each firmware module (MicroPython VM, bytes; per module and")
+    print("cumulative, from .mpy files as on a device with /lib, then from source):")
+    src = dict(module_costs(False))
+    total = total_src = 0
+    for name, n in module_costs(True):
         if name == "(baseline)":
             continue
         total += n
-        print(f"  {n:7d}  {total:7d}  evse.{name}")
+        total_src += src[name]
+        print(f"  {n:7d}  {total:7d}    {src[name]:7d}  {total_src:7d}  evse.{name}")
+    print("  (modules frozen into the firmware image run from flash instead; the VM cannot show that)")
     for sc in a.scenarios.split(","):
         if not os.path.exists(os.path.join(ROOT, "host_tests", "scenarios", sc + ".py")):
             continue
         print(f"Scenario '{sc}' (heap above the imported modules' baseline, bytes):")
         for k, v in scenario(sc).items():
             print(f"  {v:7d}  {k}")
+    ll, cache = auth_tables()
+    print("Authorization tables, 20-character tags with expiry and parent (bytes):")
+    print(f"  {ll:7d}  local list, 100 entries (LocalAuthListMaxLength)")
+    print(f"  {cache:7d}  authorization cache, 64 entries (full)")
     print(".mpy sizes (mpy-cross, bytes):")
     with tempfile.TemporaryDirectory() as d:
         build.compile_all(d)

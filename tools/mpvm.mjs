@@ -17,7 +17,8 @@ const mp = await loadMicroPython({
 });
 for (const [path, src] of Object.entries(job.files || {})) {
   mp.FS.mkdirTree(path.slice(0, path.lastIndexOf("/")));
-  mp.FS.writeFile(path, src);
+  // "base64:..." carries binary content (.mpy files).
+  mp.FS.writeFile(path, src.startsWith("base64:") ? Buffer.from(src.slice(7), "base64") : src);
 }
 let rc = 0;
 try {

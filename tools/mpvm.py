@@ -31,11 +31,26 @@ def firmware_files() -> dict[str, str]:
     return files
 
 
+def mpy_files(build_dir: str) -> dict[str, str]:
+    """Compiled modules (tools/build.py output) as VM files, like a device
+    that has .mpy files in /lib."""
+    import base64
+    files = {}
+    for base, _dirs, names in os.walk(build_dir):
+        for n in names:
+            if n.endswith(".mpy"):
+                p = os.path.join(base, n)
+                rel = os.path.relpath(p, build_dir).replace(os.sep, "/")
+                with open(p, "rb") as f:
+                    files["/lib/" + rel] = "base64:" + base64.b64encode(f.read()).decode()
+    return files
+
+
 def run(code: str | list[str], extra: dict[str, str] | None = None, heap: int = 4 << 20,
-        timeout: float = 120) -> str:
+        timeout: float = 120, source: bool = True) -> str:
     """Run `code` (or a list of steps, each a separate VM call) in a fresh VM;
     returns its stdout. Raises on an exception."""
-    files = firmware_files()
+    files = firmware_files() if source else {}
     files.update(extra or {})
     job = json.dumps({"files": files, "code": code, "heap": heap})
     p = subprocess.run(["node", os.path.join(ROOT, "tools", "mpvm.mjs")], input=job,
