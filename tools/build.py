@@ -22,7 +22,7 @@ def sources() -> list[tuple[str, str]]:
     for top, prefix in (("firmware", ""), ("boards", "boards/")):
         for base, _d, names in os.walk(os.path.join(ROOT, top)):
             for n in sorted(names):
-                if n.endswith(".py"):
+                if n.endswith(".py") and n != "manifest.py":  # manifests are build input
                     p = os.path.join(base, n)
                     out.append((p, prefix + os.path.relpath(p, os.path.join(ROOT, top))))
     return sorted(out)
