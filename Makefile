@@ -5,7 +5,7 @@ NODE    := node_modules/.stamp-deps
 FW_SRC  := $(shell find firmware boards -name '*.py' 2>/dev/null)
 SIM_URL ?=
 
-.PHONY: test pytest mpy check build sim bench memreport clean
+.PHONY: test pytest mpy check build sim bench memreport fuzz clean
 
 test: $(VENV) $(NODE) check mpy pytest
 
@@ -37,6 +37,9 @@ sim: $(VENV)
 
 memreport: $(VENV) $(NODE)
 	$(PY) tools/memreport.py
+
+fuzz: $(VENV)
+	FUZZ_EXAMPLES=20000 $(PY) -m pytest -q host_tests/test_fuzz_station.py host_tests/test_schema.py
 
 bench: $(VENV)
 	$(PY) tools/bench_latency.py

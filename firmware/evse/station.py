@@ -251,6 +251,10 @@ class Station:
         err = schema.check_call(action, payload)
         if err is not None:
             return self._send_error(uid, err[0], err[1])
+        cid = payload.get("connectorId")
+        if cid is not None and cid < 0:
+            # OCPP 1.6 section 6: connectorId >= 0 (the JSON schemas omit it).
+            return self._send_error(uid, "PropertyConstraintViolation", "connectorId: negative")
         if self.registration == "Rejected":
             # OCPP 1.6 4.2: a rejected station is not to be managed yet.
             return self._send_error(uid, "GenericError", "not accepted by CSMS")
