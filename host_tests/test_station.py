@@ -103,6 +103,8 @@ BAD = [
     ('[2, "b10", "FlyToTheMoon", {}]', "b10", "NotImplemented"),
     ('[2, "b11", "GetDiagnostics", {"location": "ftp://x/"}]', "b11", "NotSupported"),
     ('[2, "b12", "UnlockConnector", {"connectorId": 1.5}]', "b12", "TypeConstraintViolation"),
+    ('[2, "b13", "ChangeAvailability", {"connectorId": -1, "type": "Inoperative"}]', "b13",
+     "PropertyConstraintViolation"),
 ]
 
 
