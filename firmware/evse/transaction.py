@@ -190,7 +190,8 @@ def _decided(st, cid, id_tag, info, purpose):
         return
     resv = st.reservation_for(st, c, id_tag, info.get("parentIdTag"))
     if resv is False:
-        return  # reserved for someone else
+        st.log("info", "connector %d is reserved for another idTag; %s refused" % (cid, id_tag))
+        return
     if c.plugged:
         start(st, c, id_tag, info.get("parentIdTag"), resv)
     else:
@@ -304,17 +305,19 @@ def _remote_start(st, p):
     if st.registration != "Accepted":
         return {"status": "Rejected"}  # 4.2: not allowed while Pending
     cid = p.get("connectorId")
-    if cid is None:
-        cid = next((c.id for c in st.connectors[1:] if _can_start(st, c)), 0)
+    tag = p["idTag"]
+    info = auth.lookup(st, tag)
+    parent = info and info.get("parentIdTag")
+    if cid is None:  # the first connector this tag may use now
+        cid = next((c.id for c in st.connectors[1:] if _can_start(st, c)
+                    and st.reservation_for(st, c, tag, parent) is not False), 0)
     if cid < 1 or cid > st.ncon or not _can_start(st, st.connectors[cid]):
         return {"status": "Rejected"}
     prof = p.get("chargingProfile")
     if prof is not None and prof.get("chargingProfilePurpose") != "TxProfile":
         return {"status": "Rejected"}  # 5.11: only a TxProfile may come with it
     c = st.connectors[cid]
-    tag = p["idTag"]
-    info = auth.lookup(st, tag)
-    if st.reservation_for(st, c, tag, info and info.get("parentIdTag")) is False:
+    if st.reservation_for(st, c, tag, parent) is False:
         return {"status": "Rejected"}
     if prof is not None and st.remote_profile is not None:
         if st.remote_profile(st, cid, prof) is False:
