@@ -243,9 +243,16 @@ def test_unavailable_ends_the_reservation(rig):
     assert rig.status() == "Available"
 
 
-@pytest.mark.parametrize("cid, secs", [(2, 600), (-1, 600), (1, 0), (1, -5)])
+@pytest.mark.parametrize("cid, secs", [(2, 600), (1, 0), (1, -5)])
 def test_rejected_requests(rig, cid, secs):
     assert reserve(rig, cid, "AA", secs=secs) == "Rejected"
+    assert rig.st.reservations == []
+
+
+def test_negative_connector_is_a_callerror(rig):
+    ans = rig.call("ReserveNow", {"connectorId": -1, "expiryDate": "2026-01-01T01:00:00Z",
+                                  "idTag": "AA", "reservationId": 1})
+    assert ans[0] == 4 and ans[2] == "PropertyConstraintViolation"
     assert rig.st.reservations == []
 
 
