@@ -105,7 +105,8 @@ def test_extended_firmware_status(rig):
 @pytest.mark.parametrize("what", ["Heartbeat", "MeterValues", "StatusNotification", "BootNotification"])
 def test_connector_that_does_not_exist_is_rejected(rig, action, what):
     assert trigger(rig, what, cid=2, action=action) == ("Rejected", [])  # NumberOfConnectors + 1 (TC_055)
-    assert trigger(rig, what, cid=-1, action=action) == ("Rejected", [])
+    ans = rig.call(action, {"requestedMessage": what, "connectorId": -1})
+    assert ans[0] == 4 and ans[2] == "PropertyConstraintViolation"  # connectorId >= 0
 
 
 @pytest.mark.parametrize("what", ["SignChargePointCertificate", "LogStatusNotification"])
