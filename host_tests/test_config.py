@@ -4,7 +4,6 @@ ChangeConfiguration.conf checked against the official JSON schemas."""
 import json
 import os
 import runpy
-import sys
 
 import ocpp.v16
 import pytest
@@ -531,12 +530,7 @@ def _norm(res):
 
 
 def test_micropython_vm_matches_cpython(capsys, tmp_path):
-    tools = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools")
-    sys.path.insert(0, tools)
-    try:
-        import mpvm
-    finally:
-        sys.path.remove(tools)
+    import mpvm
     vm = [json.loads(line) for line in mpvm.run(VM_SCRIPT).splitlines() if line.startswith("[")]
     script = tmp_path / "vm_script.py"
     script.write_text(VM_SCRIPT, encoding="utf-8")

@@ -9,20 +9,11 @@ import pytest
 from ocpp.v16 import call
 
 from live import CsmsThread, StationThread, wait_for
+from test_smartcharge import profile as prof
 
 
 def iso(dt):
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def prof(pid, purpose, periods, stack=0, kind="Relative", unit="A", **kw):
-    sched = {"chargingRateUnit": unit,
-             "chargingSchedulePeriod": [{"startPeriod": s, "limit": lim} for s, lim in periods]}
-    sched.update(kw.pop("schedule", {}))
-    p = {"chargingProfileId": pid, "stackLevel": stack, "chargingProfilePurpose": purpose,
-         "chargingProfileKind": kind, "chargingSchedule": sched}
-    p.update(kw)
-    return p
 
 
 @pytest.fixture

@@ -1,10 +1,8 @@
 """Host simulator board: EV, control pilot, relay, meter and card reader model."""
 import json
-import os
-import runpy
-import sys
 
 import pytest
+from vmcheck import run_both
 from evse.compat import TICKS_PERIOD, ticks_add
 from evse.pilot import da_for_duty, duty_for_da
 from hypothesis import given, settings
@@ -431,19 +429,8 @@ print(repr([c.command('plug', ['1']), c.command('fault', ['1', 'EVCommunicationE
 
 
 def test_micropython_vm_matches_cpython(capsys, tmp_path):
-    tools = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools")
-    sys.path.insert(0, tools)
-    try:
-        import mpvm
-    finally:
-        sys.path.remove(tools)
-    vm_out = mpvm.run(SCENARIO)
-    script = tmp_path / "scenario.py"
-    script.write_text(SCENARIO)
-    runpy.run_path(str(script))
-    host_out = capsys.readouterr().out
-    assert vm_out.splitlines() == host_out.splitlines()
-    lines = host_out.splitlines()
+    vm, lines = run_both(SCENARIO, tmp_path, capsys)
+    assert vm == lines
     assert lines[3] == "[('card', 1, '04A1B2'), ('cp', 1, 'B')]"
     assert lines[4] == "[('cp', 1, 'C')]"
     assert lines[-4] == "(1010, 0, 0, 2300, 100)"

@@ -5,12 +5,11 @@ checked against the official GetCompositeSchedule.conf schema.
 """
 import json
 import os
-import runpy
-import sys
 from decimal import Decimal
 
 import ocpp
 import pytest
+from vmcheck import run_both
 from evse import pilot, smart_profile
 from evse.smart import SmartCharging, enabled
 from evse.timestamp import format_utc
@@ -554,18 +553,8 @@ print(sc2.count, sc2.clear(stack_level=1), sc2.count)
 
 
 def test_micropython_vm_matches_cpython(capsys, tmp_path):
-    tools = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools")
-    sys.path.insert(0, tools)
-    try:
-        import mpvm
-    finally:
-        sys.path.remove(tools)
-    vm_out = mpvm.run(VM_SCENARIO)
-    script = tmp_path / "scenario.py"
-    script.write_text(VM_SCENARIO)
-    runpy.run_path(str(script))
-    host = capsys.readouterr().out.splitlines()
-    assert vm_out.splitlines() == host
+    vm, host = run_both(VM_SCENARIO, tmp_path, capsys)
+    assert vm == host
     assert host[:4] == ["Accepted", "Accepted", "Accepted", "Rejected"]
     assert host[-2] == "3 True 1795611600"
     assert host[-1] == "2 Accepted 1"

@@ -13,15 +13,22 @@ import subprocess
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _tree(src_dir: str, dest: str) -> dict[str, str]:
-    files = {}
+def _walk(src_dir: str, ext: str) -> list[tuple[str, str]]:
+    """(path, path relative to src_dir with '/') of every file ending in ext."""
+    out = []
     for base, _dirs, names in os.walk(src_dir):
         for n in names:
-            if n.endswith(".py"):
+            if n.endswith(ext):
                 p = os.path.join(base, n)
-                rel = os.path.relpath(p, src_dir).replace(os.sep, "/")
-                with open(p, encoding="utf-8") as f:
-                    files[dest + "/" + rel] = f.read()
+                out.append((p, os.path.relpath(p, src_dir).replace(os.sep, "/")))
+    return out
+
+
+def _tree(src_dir: str, dest: str) -> dict[str, str]:
+    files = {}
+    for p, rel in _walk(src_dir, ".py"):
+        with open(p, encoding="utf-8") as f:
+            files[dest + "/" + rel] = f.read()
     return files
 
 
@@ -36,13 +43,9 @@ def mpy_files(build_dir: str) -> dict[str, str]:
     that has .mpy files in /lib."""
     import base64
     files = {}
-    for base, _dirs, names in os.walk(build_dir):
-        for n in names:
-            if n.endswith(".mpy"):
-                p = os.path.join(base, n)
-                rel = os.path.relpath(p, build_dir).replace(os.sep, "/")
-                with open(p, "rb") as f:
-                    files["/lib/" + rel] = "base64:" + base64.b64encode(f.read()).decode()
+    for p, rel in _walk(build_dir, ".mpy"):
+        with open(p, "rb") as f:
+            files["/lib/" + rel] = "base64:" + base64.b64encode(f.read()).decode()
     return files
 
 

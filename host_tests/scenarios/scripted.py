@@ -118,3 +118,11 @@ class ScriptedCsms:
     def run_for(self, ms):
         for _ in self.run_steps(ms):
             pass
+
+
+def run_scenario(steps, data_dir):
+    """Run a scenario generator to the end; its transcript (CPython or VM)."""
+    out = []
+    for _ in steps(data_dir, out):
+        pass
+    return out[0].transcript

@@ -6,15 +6,12 @@ from boards.sim.board import SimBoard
 from evse.station import Station
 from evse.storage import FileStorage
 
-from scenarios.scripted import ScriptedCsms
+from scenarios.scripted import ScriptedCsms, run_scenario
 from scenarios.vclock import VirtualClock
 
 
 def run(data_dir):
-    out = []
-    for _ in steps(data_dir, out):
-        pass
-    return out[0].transcript
+    return run_scenario(steps, data_dir)
 
 
 def steps(data_dir, out, measuring=False):
