@@ -379,3 +379,16 @@ def test_unlock_on_a_board_with_a_lock(tmp_path):
     assert r.sent("StopTransaction")[0]["reason"] == "UnlockCommand"
     assert r.call("UnlockConnector", {"connectorId": 1})[2] == {"status": "UnlockFailed"}
     assert r.call("UnlockConnector", {"connectorId": 2})[2] == {"status": "NotSupported"}
+
+
+def test_fault_with_info_and_vendor_code(rig):
+    # A board reports ("fault", cid, errorCode, info, vendorErrorCode).
+    rig.st.on_hw["fault"](rig.st, ("fault", 1, "HighTemperature", "enclosure 71 C", "T-71"))
+    rig.run(1)
+    sn = rig.sent("StatusNotification")[-1]
+    assert sn["status"] == "Faulted" and sn["errorCode"] == "HighTemperature"
+    assert sn["info"] == "enclosure 71 C" and sn["vendorErrorCode"] == "T-71"
+    rig.st.on_hw["clear"](rig.st, ("clear", 1))
+    rig.run(1)
+    sn = rig.sent("StatusNotification")[-1]
+    assert sn["status"] == "Available" and "vendorErrorCode" not in sn and "info" not in sn

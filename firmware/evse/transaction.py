@@ -246,14 +246,16 @@ def _on_card(st, ev):
 
 
 def _on_fault(st, ev):
+    # ("fault", cid, errorCode[, info[, vendorErrorCode]])
     c = st.connectors[ev[1]]
     c.fault = (ev[2], ev[3] if len(ev) > 3 else None)
+    c.vendor_error = ev[4] if len(ev) > 4 else None
     apply(st, c)
 
 
 def _on_clear(st, ev):
     c = st.connectors[ev[1]]
-    c.fault = None
+    c.fault = c.vendor_error = None
     apply(st, c)
 
 
