@@ -1,0 +1,2 @@
+# Hardware drivers shared by the boards. Each takes its machine objects
+# (PWM, ADC, Pin, UART, SPI) by injection, so host tests plug in fakes.

@@ -1,0 +1,362 @@
+"""Register-level fakes of the board hardware, for host and VM tests.
+
+They stand where machine.PWM / ADC / Pin / UART / SPI stand on the device
+and answer the real protocols (ISO/IEC 14443-3 card states, BL0942 frames
+with checksums), so the drivers run unchanged against them. Not for the
+device build.
+"""
+from boards.drivers.mfrc522 import crc_a
+
+
+class FakePin:
+    def __init__(self, v=0):
+        self.v = v
+        self.writes = 0
+
+    def value(self, v=None):
+        if v is None:
+            return self.v
+        self.v = 1 if v else 0
+        self.writes += 1
+        return None
+
+
+class MirrorPin:
+    """The contactor's mirror contact: follows the coil pin unless `stuck`
+    ("closed" = welded, "open" = does not close)."""
+
+    def __init__(self, coil, closed_level=0):
+        self.coil = coil
+        self.closed_level = closed_level
+        self.stuck = None
+
+    def value(self, v=None):
+        closed = self.coil.v == 1 if self.stuck is None else self.stuck == "closed"
+        return self.closed_level if closed else 1 - self.closed_level
+
+
+class FakePwm:
+    def __init__(self):
+        self.f = 0
+        self.duty = 0
+
+    def freq(self, f=None):
+        if f is None:
+            return self.f
+        self.f = f
+        return None
+
+    def duty_u16(self, d=None):
+        if d is None:
+            return self.duty
+        self.duty = d
+        return None
+
+
+class _LineAdc:
+    def __init__(self, line):
+        self.line = line
+
+    def read_u16(self):
+        return self.line.sample()
+
+
+class FakePilotLine:
+    """The CP wire: our PWM in, an EV on it, the ADC sees the result.
+
+    `ev`: None (no EV, A), "B", "C" or "D"; with `auto` an EV in B that sees
+    a valid PWM (8..97 %) requests energy (C). `diode` False: the negative
+    half is loaded like the positive one. `short`: CP shorted to PE (0 V).
+    `high_mv` forces the high level. Each read moves 1/steps of a period on,
+    so a burst of `steps` reads covers one period from its start.
+    """
+
+    def __init__(self, raw_n12=4000, raw_p12=60000, steps=24):
+        self.pwm = FakePwm()
+        self.adc = _LineAdc(self)
+        self.raw_n12 = raw_n12
+        self.raw_p12 = raw_p12
+        self.steps = steps
+        self.ev = None
+        self.auto = True
+        self.diode = True
+        self.short = False
+        self.high_mv = None
+        self.reads = 0
+        self._k = 0
+
+    def permille(self):
+        return (self.pwm.duty * 1000 + 32767) // 65535
+
+    def ev_mv(self):
+        """Level the EV's resistors make of +12 V."""
+        p = self.permille()
+        ev = self.ev
+        if ev == "B" and self.auto and 80 <= p <= 970:
+            ev = "C"
+        return {None: 12000, "B": 9000, "C": 6000, "D": 3000}[ev]
+
+    def levels(self):
+        if self.short:
+            return 0, 0
+        hi = self.ev_mv() if self.high_mv is None else self.high_mv
+        lo = -12000 if self.diode or self.ev is None else -hi
+        return hi, lo
+
+    def raw(self, mv):
+        return self.raw_n12 + (mv + 12000) * (self.raw_p12 - self.raw_n12) // 24000
+
+    def sample(self):
+        k = self._k
+        self._k = (k + 1) % self.steps
+        self.reads += 1
+        hi, lo = self.levels()
+        high = k * 1000 < self.permille() * self.steps
+        return self.raw(hi if high else lo)
+
+
+# -- BL0942 over UART -----------------------------------------------------
+I_RMS = 0x03
+V_RMS = 0x04
+I_FAST_RMS = 0x05
+WATT = 0x06
+CF_CNT = 0x07
+FREQ = 0x08
+STATUS = 0x09
+
+
+class FakeBl0942:
+    """A BL0942 on the UART: answers 0x58|addr + register (or 0xAA for the
+    full packet) from `regs`. Faults for the next answers: `bad_checksum`,
+    `short` (only the first 10 bytes), `silent` (no answer)."""
+
+    def __init__(self, addr=0):
+        self.addr = addr
+        self.regs = {I_RMS: 0, V_RMS: 0, I_FAST_RMS: 0, WATT: 0, CF_CNT: 0, FREQ: 20000, STATUS: 0}
+        self.rx = bytearray()
+        self.bad_checksum = 0
+        self.short = 0
+        self.silent = 0
+        self.requests = 0
+        self._cmd = bytearray()
+
+    def add_cf(self, counts):
+        self.regs[CF_CNT] = (self.regs[CF_CNT] + counts) & 0xFFFFFF
+
+    # machine.UART
+    def write(self, buf):
+        for b in buf:
+            self._cmd.append(b)
+            if len(self._cmd) == 2:
+                cmd, reg = self._cmd[0], self._cmd[1]
+                self._cmd = bytearray()
+                self._answer(cmd, reg)
+        return len(buf)
+
+    def any(self):
+        return len(self.rx)
+
+    def read(self, n=None):
+        if not self.rx:
+            return None
+        n = len(self.rx) if n is None else n
+        out = bytes(self.rx[:n])
+        self.rx = self.rx[n:]
+        return out
+
+    def _answer(self, cmd, reg):
+        if cmd != 0x58 | self.addr:
+            return  # another chip's address, or not a read
+        self.requests += 1
+        if self.silent:
+            self.silent -= 1
+            return
+        if reg == 0xAA:
+            body = bytearray((0x55,))
+            for r in (I_RMS, V_RMS, I_FAST_RMS, WATT, CF_CNT, FREQ, STATUS):
+                v = self.regs[r] & 0xFFFFFF
+                body += bytes((v & 0xFF, v >> 8 & 0xFF, v >> 16))
+            s = cmd
+        else:
+            v = self.regs.get(reg, 0) & 0xFFFFFF
+            body = bytearray((v & 0xFF, v >> 8 & 0xFF, v >> 16))
+            s = cmd + reg
+        for b in body:
+            s += b
+        body.append(~s & 0xFF)
+        if self.bad_checksum:
+            self.bad_checksum -= 1
+            body[-1] ^= 0x01
+        if self.short:
+            self.short -= 1
+            body = body[:10]
+        self.rx += body
+
+
+# -- MFRC522 over SPI with an ISO/IEC 14443-3 type A card ---------------
+class FakeCard:
+    """A type A PICC: IDLE -> (REQA/WUPA) READY -> anticollision/select per
+    cascade level -> ACTIVE -> (HLTA) HALT; HALT wakes only on WUPA; any
+    unexpected frame sends it back to IDLE (or HALT)."""
+
+    def __init__(self, uid, sak=0x08):
+        if len(uid) not in (4, 7, 10):
+            raise ValueError("UID of 4, 7 or 10 bytes")
+        self.uid = bytes(uid)
+        self.sak = sak
+        u = self.uid
+        if len(u) == 4:
+            self.cls = [u]
+        elif len(u) == 7:
+            self.cls = [b"\x88" + u[:3], u[3:]]
+        else:
+            self.cls = [b"\x88" + u[:3], b"\x88" + u[3:6], u[6:]]
+        self.reset()
+
+    def reset(self):
+        self.state = "IDLE"
+        self.halted = False
+        self.level = 0
+        self.selects = 0  # completed selections
+
+    def _drop(self):
+        self.state = "HALT" if self.halted else "IDLE"
+        return None
+
+    def receive(self, data, bits):
+        short = bits == 7 and len(data) == 1
+        if short and (data[0] == 0x52 or (data[0] == 0x26 and self.state == "IDLE")):
+            if self.state in ("IDLE", "HALT"):
+                self.state = "READY"
+                self.level = 0
+                return bytes((0x04 | (len(self.cls) - 1) << 6, 0x00))
+            return self._drop()
+        if bits != 0:
+            return self._drop()
+        if self.state == "READY":
+            sel = (0x93, 0x95, 0x97)[self.level]
+            cl = self.cls[self.level]
+            bcc = cl[0] ^ cl[1] ^ cl[2] ^ cl[3]
+            if data == bytes((sel, 0x20)):
+                return cl + bytes((bcc,))
+            frame = bytes((sel, 0x70)) + cl + bytes((bcc,))
+            if len(data) == 9 and data[:7] == frame and crc_a(frame) == data[7:]:
+                if self.level + 1 < len(self.cls):
+                    self.level += 1
+                    sak = 0x04
+                else:
+                    self.state = "ACTIVE"
+                    self.selects += 1
+                    sak = self.sak
+                return bytes((sak,)) + crc_a(bytes((sak,)))
+            return self._drop()
+        if self.state == "ACTIVE" and data == b"\x50\x00" + crc_a(b"\x50\x00"):
+            self.state = "HALT"
+            self.halted = True
+            return None
+        return self._drop()
+
+
+class FakeMfrc522:
+    """The reader chip behind SPI: register file, FIFO, IRQ bits, Transceive
+    run against the card in the field (only with the antenna on). `collide`:
+    two cards answer at once (CollErr)."""
+
+    def __init__(self, version=0x92):
+        self.cs = FakePin(1)
+        self.version = version
+        self.regs = bytearray(64)
+        self.fifo = bytearray()
+        self.card = None
+        self.collide = False
+        self.frames = []  # every frame sent to the field: (bytes, bits)
+
+    def present(self, card):
+        card.reset()  # powered up by the field
+        self.card = card
+
+    def remove(self):
+        self.card = None
+
+    # machine.SPI
+    def write(self, buf):
+        self._xfer(buf, None)
+
+    def write_readinto(self, wbuf, rbuf):
+        self._xfer(wbuf, rbuf)
+
+    def _xfer(self, w, r):
+        if self.cs.v != 0:
+            raise RuntimeError("SPI transfer with NSS high")
+        if w[0] & 0x80:
+            for i in range(1, len(w)):
+                v = self._read((w[i - 1] >> 1) & 0x3F)
+                if r is not None:
+                    r[i] = v
+            if r is not None:
+                r[0] = 0
+        else:
+            reg = (w[0] >> 1) & 0x3F
+            for b in w[1:]:
+                self._write(reg, b)
+            if r is not None:
+                for i in range(len(r)):
+                    r[i] = 0
+
+    def _read(self, reg):
+        if reg == 0x09:
+            if not self.fifo:
+                return 0
+            v = self.fifo[0]
+            self.fifo = self.fifo[1:]
+            return v
+        if reg == 0x0A:
+            return len(self.fifo)
+        if reg == 0x37:
+            return self.version
+        return self.regs[reg]
+
+    def _write(self, reg, v):
+        if reg == 0x01:
+            cmd = v & 0x0F
+            if cmd == 0x0F:  # SoftReset
+                self.regs = bytearray(64)
+                self.fifo = bytearray()
+                return
+            self.regs[1] = cmd
+            if cmd == 0x0C and self.regs[0x0D] & 0x80:
+                self._run()
+        elif reg == 0x04:
+            if v & 0x80:
+                self.regs[4] |= v & 0x7F
+            else:
+                self.regs[4] &= ~v & 0x7F
+        elif reg == 0x0A:
+            if v & 0x80:
+                self.fifo = bytearray()
+        elif reg == 0x09:
+            if len(self.fifo) < 64:
+                self.fifo.append(v)
+        elif reg == 0x0D:
+            self.regs[0x0D] = v
+            if v & 0x80 and self.regs[1] == 0x0C:
+                self._run()
+        else:
+            self.regs[reg] = v
+
+    def _run(self):
+        data = bytes(self.fifo)
+        self.fifo = bytearray()
+        bits = self.regs[0x0D] & 0x07
+        self.frames.append((data, bits))
+        self.regs[0x06] = 0
+        card = self.card if self.regs[0x14] & 0x03 == 0x03 else None
+        resp = card.receive(data, bits) if card is not None else None
+        if resp is None:
+            self.regs[4] |= 0x01  # TimerIRq: nobody answered
+            return
+        if self.collide:
+            self.regs[0x06] |= 0x08  # CollErr
+            resp = resp[:1]
+        self.fifo = bytearray(resp)
+        self.regs[4] |= 0x20  # RxIRq
