@@ -245,3 +245,51 @@ def wlan_connect(ssid, key, wait_ms=20000, setup=None):
     while not wlan.isconnected() and ticks_diff(ticks_ms(), t0) < wait_ms:
         time.sleep_ms(100)
     return wlan.isconnected()
+
+
+class OneConnectorBoard(HwBoard):
+    """The reference station's hardware: one connector with a control pilot,
+    a contactor with a mirror contact to GND (pull-up: 0 = closed), a BL0942
+    meter and an MFRC522 reader. A board module subclasses it with its
+    model, PILOT_CAL, OVERRIDES and part(name) -> the machine object; parts
+    passed in (the tests' register-level fakes) are used as they are."""
+
+    model = "?"
+    PILOT_CAL = (4000, 60000)
+    OVERRIDES = {}
+
+    def part(self, name):
+        raise NotImplementedError(name)
+
+    def __init__(self, pwm=None, adc=None, relay=None, feedback=None, uart=None,
+                 spi=None, cs=None, rst=None, serial=None, overrides=None,
+                 energy=None, pilot_cal=None, debounce=2):
+        from boards.drivers.bl0942 import Bl0942
+        from boards.drivers.mfrc522 import Mfrc522
+        from boards.drivers.pilot import Pilot
+        from boards.drivers.relay import Contactor
+        if pwm is None:  # on the device: build what was not injected
+            adc = adc if adc is not None else self.part("adc")
+            relay = relay if relay is not None else self.part("relay")
+            feedback = feedback if feedback is not None else self.part("feedback")
+            uart = uart if uart is not None else self.part("uart")
+            spi = spi if spi is not None else self.part("spi")
+            cs = cs if cs is not None else self.part("cs")
+            rst = rst if rst is not None else self.part("rst")
+            pwm = self.part("pwm")
+        cal = pilot_cal or self.PILOT_CAL
+        # debounce 2 bursts at poll_ms 50: a state counts within 50..100 ms.
+        pilot = Pilot(pwm, adc, raw_n12=cal[0], raw_p12=cal[1], debounce=debounce)
+        contactor = Contactor(relay, feedback, closed_level=0)
+        ov = dict(self.OVERRIDES)
+        if overrides:
+            ov.update(overrides)
+        HwBoard.__init__(self, [Port(pilot, contactor, Bl0942(uart))], reader=Mfrc522(spi, cs, rst),
+                         serial=serial or self.part("serial"), overrides=ov, energy=energy)
+
+
+def make_board(cls, cfg, energy=None):
+    """A board of class `cls` from the device configuration (main.py)."""
+    cal = cfg.get("pilot_cal")
+    return cls(serial=cfg.get("serial"), overrides=cfg.get("overrides"), energy=energy,
+               pilot_cal=tuple(cal) if cal else None)

@@ -7,11 +7,7 @@ are not used. Every machine object can be injected (tests pass fakes).
 """
 from evse.compat import const, hexlify
 
-from boards.drivers.bl0942 import Bl0942
-from boards.drivers.mfrc522 import Mfrc522
-from boards.drivers.pilot import Pilot
-from boards.drivers.relay import Contactor
-from boards.hal import HwBoard, Port, wlan_connect
+from boards.hal import OneConnectorBoard, make_board, wlan_connect
 
 # Pin map (GPIO numbers).
 PILOT_PWM = const(13)  # PWM slice 6 B into the +/-12 V op-amp stage
@@ -74,35 +70,18 @@ def _machine(part):
     raise ValueError(part)
 
 
-class PicoWBoard(HwBoard):
+class PicoWBoard(OneConnectorBoard):
     model = "PICOW-1P-32A"
+    PILOT_CAL = PILOT_CAL
+    OVERRIDES = OVERRIDES
 
-    def __init__(self, pwm=None, adc=None, relay=None, feedback=None, uart=None,
-                 spi=None, cs=None, rst=None, serial=None, overrides=None,
-                 energy=None, pilot_cal=PILOT_CAL, debounce=2):
-        if pwm is None:  # on the device: build what was not injected
-            adc = adc if adc is not None else _machine("adc")
-            relay = relay if relay is not None else _machine("relay")
-            feedback = feedback if feedback is not None else _machine("feedback")
-            uart = uart if uart is not None else _machine("uart")
-            spi = spi if spi is not None else _machine("spi")
-            cs = cs if cs is not None else _machine("cs")
-            rst = rst if rst is not None else _machine("rst")
-            pwm = _machine("pwm")
-        pilot = Pilot(pwm, adc, raw_n12=pilot_cal[0], raw_p12=pilot_cal[1], debounce=debounce)
-        contactor = Contactor(relay, feedback, closed_level=0)
-        ov = dict(OVERRIDES)
-        if overrides:
-            ov.update(overrides)
-        HwBoard.__init__(self, [Port(pilot, contactor, Bl0942(uart))], reader=Mfrc522(spi, cs, rst),
-                         serial=serial or _machine("serial"), overrides=ov, energy=energy)
+    def part(self, name):
+        return _machine(name)
 
 
 def make(cfg, energy=None):
     """The board from the device configuration (main.py)."""
-    cal = cfg.get("pilot_cal")
-    return PicoWBoard(serial=cfg.get("serial"), overrides=cfg.get("overrides"), energy=energy,
-                      pilot_cal=tuple(cal) if cal else PILOT_CAL)
+    return make_board(PicoWBoard, cfg, energy)
 
 
 def _no_power_save(wlan):
