@@ -256,7 +256,7 @@ class OneConnectorBoard(HwBoard):
 
     model = "?"
     PILOT_CAL = (4000, 60000)
-    OVERRIDES = {}
+    OVERRIDES: "dict[str, str]" = {}
 
     def part(self, name):
         raise NotImplementedError(name)
