@@ -9,6 +9,7 @@ from evse.authcache import AuthCache, fold
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft4Validator
+from mempersist import MemPersist
 
 SCHEMAS = os.path.join(os.path.dirname(ocpp.v16.__file__), "schemas")
 with open(os.path.join(SCHEMAS, "AuthorizeResponse.json")) as f:
@@ -27,24 +28,6 @@ def check_info(info):
     if "expiryDate" in info:
         datetime.fromisoformat(info["expiryDate"])
     return info
-
-
-class MemPersist:
-    """In-memory persist; JSON round trip proves the snapshot is JSON-able."""
-
-    def __init__(self, obj=None, fail=False):
-        self.text = None if obj is None else json.dumps(obj)
-        self.fail = fail
-        self.saves = 0
-
-    def load(self):
-        return None if self.text is None else json.loads(self.text)
-
-    def save(self, obj):
-        if self.fail:
-            raise OSError(28, "no space")
-        self.text = json.dumps(obj)
-        self.saves += 1
 
 
 def test_miss_then_hit_returns_schema_valid_info():

@@ -15,6 +15,7 @@ from evse.authlist import LocalList
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft4Validator
+from mempersist import MemPersist
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMAS = os.path.join(os.path.dirname(ocpp.v16.__file__), "schemas")
@@ -34,22 +35,6 @@ NOW = 1_750_000_000  # 2025-06-15
 EXP = "2026-01-01T00:00:00Z"
 EXP_UNIX = 1_767_225_600
 OK = {"status": "Accepted"}
-
-
-class MemPersist:
-    def __init__(self, obj=None, fail=False):
-        self.text = None if obj is None else json.dumps(obj)
-        self.fail = fail
-        self.saves = 0
-
-    def load(self):
-        return None if self.text is None else json.loads(self.text)
-
-    def save(self, obj):
-        if self.fail:
-            raise OSError(5, "EIO")
-        self.text = json.dumps(obj)
-        self.saves += 1
 
 
 def req(version, kind, entries=None, check=True):
