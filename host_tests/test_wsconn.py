@@ -5,9 +5,7 @@ import base64
 import hashlib
 import json
 import os
-import shutil
 import socket
-import subprocess
 import time
 from http import HTTPStatus
 
@@ -387,27 +385,10 @@ await asyncio.create_task(main())
 
 
 def test_adapter_runs_under_micropython_asyncio():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if shutil.which("node") is None or not os.path.isdir(os.path.join(root, "node_modules")):
-        pytest.skip("node / MicroPython VM not installed")
-    files = {}
-    for n in ("__init__.py", "compat.py", "ws.py", "sha1.py", "wsconn.py"):
-        with open(os.path.join(root, "firmware", "evse", n), encoding="utf-8") as f:
-            files["/lib/evse/" + n] = f.read()
-    runner = (
-        "const fs=require('fs');const job=JSON.parse(fs.readFileSync(0,'utf8'));"
-        "import('@micropython/micropython-webassembly-pyscript').then(async m=>{"
-        "let out='';const mp=await m.loadMicroPython({stdout:s=>{out+=s+'\\n'},stderr:s=>{out+=s+'\\n'}});"
-        "for(const [p,s] of Object.entries(job.files)){mp.FS.mkdirTree(p.slice(0,p.lastIndexOf('/')));"
-        "mp.FS.writeFile(p,s)}"
-        "mp.runPython(\"import sys\\nsys.path.append('/lib')\");"
-        "try{await mp.runPythonAsync(job.code)}catch(e){out+='PYERR '+e.message;process.exitCode=1}"
-        "process.stdout.write(out)})")
-    p = subprocess.run(["node", "-e", runner], input=json.dumps({"files": files, "code": VM_CODE}),
-                       capture_output=True, text=True, cwd=root, timeout=30, check=False)
-    assert p.returncode == 0, p.stdout + p.stderr
-    lines = p.stdout.strip().splitlines()
-    assert len(lines) == 1, p.stdout  # no stray task tracebacks
+    import mpvm
+    out = mpvm.run(VM_CODE, timeout=30, run_async=True)
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, out  # no stray task tracebacks
     res = json.loads(lines[0])
     assert res["recv"] == "hi"
     msg, closed, code, wclosed, ms = res["dead"]

@@ -1,5 +1,6 @@
 // Runs Python code inside the MicroPython WebAssembly VM (32-bit, like the MCUs).
-// stdin: {"files": {"/lib/evse/rpc.py": "...", ...}, "code": "..." or ["step", ...], "heap": bytes}
+// stdin: {"files": {"/lib/evse/rpc.py": "...", ...}, "code": "..." or ["step", ...], "heap": bytes,
+//         "async": true to run the steps with runPythonAsync}
 // Steps run as separate runPython calls sharing globals: the VM's gc only
 // reclaims garbage between calls, so heap measurements need steps.
 // stdout: what the program printed. Exit 1 with the traceback on an exception.
@@ -23,7 +24,10 @@ for (const [path, src] of Object.entries(job.files || {})) {
 let rc = 0;
 try {
   mp.runPython("import sys\nsys.path.append('/lib')");
-  for (const step of Array.isArray(job.code) ? job.code : [job.code]) mp.runPython(step);
+  for (const step of Array.isArray(job.code) ? job.code : [job.code]) {
+    // "async": the VM's asyncio needs runPythonAsync (no asyncio.run there).
+    if (job.async) await mp.runPythonAsync(step); else mp.runPython(step);
+  }
 } catch (e) {
   err += e.message + "\n";
   rc = 1;

@@ -50,12 +50,12 @@ def mpy_files(build_dir: str) -> dict[str, str]:
 
 
 def run(code: str | list[str], extra: dict[str, str] | None = None, heap: int = 4 << 20,
-        timeout: float = 120, source: bool = True) -> str:
+        timeout: float = 120, source: bool = True, run_async: bool = False) -> str:
     """Run `code` (or a list of steps, each a separate VM call) in a fresh VM;
     returns its stdout. Raises on an exception."""
     files = firmware_files() if source else {}
     files.update(extra or {})
-    job = json.dumps({"files": files, "code": code, "heap": heap})
+    job = json.dumps({"files": files, "code": code, "heap": heap, "async": run_async})
     p = subprocess.run(["node", os.path.join(ROOT, "tools", "mpvm.mjs")], input=job,
                        capture_output=True, text=True, cwd=ROOT, timeout=timeout)
     if p.returncode != 0:
