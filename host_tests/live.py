@@ -53,11 +53,11 @@ class _LoopThread:
 
 
 class CsmsThread(_LoopThread):
-    def __init__(self, **kw: Any) -> None:
+    def __init__(self, ssl: Any = None, **kw: Any) -> None:
         super().__init__()
         self.csms = csms_mod.Csms(**kw)
-        self.port = self.run(self.csms.start())
-        self.url = f"ws://127.0.0.1:{self.port}/ocpp"
+        self.port = self.run(self.csms.start(ssl=ssl))
+        self.url = f"{'wss' if ssl else 'ws'}://127.0.0.1:{self.port}/ocpp"
 
     def call(self, cp_id: str, request: Any, timeout: float = 10) -> Any:
         return self.run(self.csms.call(cp_id, request, timeout), timeout + 1)
@@ -84,8 +84,9 @@ class StationThread(_LoopThread):
     """A station core + runtime on the sim board, in-process."""
 
     def __init__(self, url: str, cp_id: str, data: str, seeds: dict[str, str] | None = None,
-                 password: str | None = None, board: SimBoard | None = None) -> None:
+                 password: str | None = None, board: SimBoard | None = None, ssl: Any = None) -> None:
         super().__init__()
+        self.ssl = ssl
         self.url, self.cp_id, self.data, self.password = url, cp_id, data, password
         self.board = board or SimBoard(serial=cp_id, overrides=seeds)
         self.clock = SystemClock()
@@ -100,7 +101,7 @@ class StationThread(_LoopThread):
         self.station = Station(board=self.board, clock=self.clock, storage=FileStorage(self.data),
                                log=lambda lvl, text: self.logs.append((lvl, text)))
         self.runtime = Runtime(self.station, self.url, self.cp_id, password=self.password,
-                               backoff_ms=(100, 500))  # quick reconnects keep tests short
+                               ssl=self.ssl, backoff_ms=(100, 500))  # quick reconnects keep tests short
         self.loop.create_task(self._run())
 
     async def _run(self) -> None:

@@ -173,9 +173,10 @@ class Csms:
             if self.stations.get(cp_id) is cp:
                 del self.stations[cp_id]
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+    async def start(self, host: str = "127.0.0.1", port: int = 0, ssl: Any = None) -> int:
+        """Listen (TLS when `ssl` is a server SSLContext); returns the port."""
         self.server = await serve(self._handler, host, port, subprotocols=[Subprotocol("ocpp1.6")],
-                                  process_request=self._auth)
+                                  process_request=self._auth, ssl=ssl)
         self.port = self.server.sockets[0].getsockname()[1]
         return self.port
 
