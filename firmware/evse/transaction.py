@@ -77,8 +77,11 @@ def _recover(st):
                 if rec is None:
                     continue
                 tx = from_record(rec)
-                _queue_stop(st, tx, "PowerLoss", tx.last_meter, tx.last_time)
                 stopped.add(tx.local)
+                # A cut between journalling the StopTransaction and saving the
+                # snapshot: it is already queued, do not stop it twice.
+                if not st.txq.has_stop(tx.local):
+                    _queue_stop(st, tx, "PowerLoss", _last_meter(st, tx), tx.last_time)
             except Exception:
                 st.log("error", "tx snapshot entry unusable: %r" % (rec,))
     # A StartTransaction journalled just before the cut, before the snapshot.
@@ -86,8 +89,18 @@ def _recover(st):
         if local not in stopped:
             tx = Transaction(local, payload.get("idTag"), None, payload.get("meterStart", 0),
                              timestamp.parse(payload.get("timestamp", "")) or st.clock.unix())
-            _queue_stop(st, tx, "PowerLoss", tx.meter_start, tx.start)
+            _queue_stop(st, tx, "PowerLoss", _last_meter(st, tx), tx.start)
     save(st)
+
+
+def _last_meter(st, tx):
+    """The energy register at the cut: the snapshot's value, or the meter's
+    own (non-volatile) register when that is further on: the snapshot is
+    written at most once a minute."""
+    try:
+        return max(tx.last_meter, st.board.meter(1)[0]) if st.ncon == 1 else tx.last_meter
+    except Exception:
+        return tx.last_meter
 
 
 # ---- starting and stopping ---------------------------------------------
@@ -262,19 +275,24 @@ def _on_clear(st, ev):
 # ---- transaction messages answered ----------------------------------------
 def _start_answered(st, payload, ctx):
     seq = ctx[0]
-    tid = st.txq.answered(seq, payload)
+    if st.txq.head_seq() != seq:
+        return  # stale answer (e.g. the record was dropped meanwhile)
     info = payload["idTagInfo"]
     for c in st.connectors[1:]:
         tx = c.tx
         if tx is not None and tx.local == seq:
-            tx.tx_id = tid
-            auth.remember(st, tx.id_tag, info)
+            # Persist the id before the journal forgets the StartTransaction:
+            # a power cut in between must not leave the id nowhere on flash.
+            tx.tx_id = payload["transactionId"]
             if info.get("parentIdTag"):
                 tx.parent = info["parentIdTag"]
             save(st)
+            st.txq.answered(seq, payload)
+            auth.remember(st, tx.id_tag, info)
             if info["status"] != "Accepted":
                 _invalid_at_start(st, c)
             return
+    st.txq.answered(seq, payload)
     auth.remember(st, ctx[1], info)  # its transaction is already over
 
 

@@ -72,12 +72,13 @@ class TxQueue:
         return self._append(START, 0, payload)
 
     def stop(self, local, payload):
-        """Queue StopTransaction. `payload` carries transactionId when it is
-        known; otherwise it is filled in from START `local`'s answer."""
-        return self._append(STOP, 0 if "transactionId" in payload else local, payload)
+        """Queue StopTransaction of transaction `local`. `payload` carries
+        transactionId when it is known; otherwise it is filled in from the
+        answer to START `local`."""
+        return self._append(STOP, local, payload)
 
     def meter(self, local, payload):
-        return self._append(METER, 0 if "transactionId" in payload else local, payload)
+        return self._append(METER, local, payload)
 
     def _drop_oldest_meter(self):
         meters = [i for i, rec in enumerate(self.index) if rec[1] == METER]
@@ -111,8 +112,13 @@ class TxQueue:
                 self.log("error", "txqueue: record %d unreadable, dropped" % seq)
                 self._remove(0)
                 continue
-            if kind != START and local:
+            if kind != START:
+                # The id from the latest answer to its StartTransaction wins (a
+                # Start resent after a power cut gets a new one); else the
+                # id it was queued with.
                 tid = self.txid(local)
+                if tid is None:
+                    tid = payload.get("transactionId")
                 if tid is None:  # its StartTransaction was discarded
                     self.log("warn", "txqueue: %s without transaction id dropped" % _ACTION[kind])
                     self._remove(0)
@@ -155,6 +161,13 @@ class TxQueue:
         if self.retry_at is None or not self.index:
             return None
         return max(0, ticks_diff(self.retry_at, now))
+
+    def has_stop(self, local):
+        """True if a StopTransaction for transaction `local` is queued."""
+        for rec in self.index:
+            if rec[1] == STOP and rec[2] == local:
+                return True
+        return False
 
     def open_starts(self):
         """[(local, payload)] of queued StartTransactions with no StopTransaction
