@@ -5,7 +5,7 @@ NODE    := node_modules/.stamp-deps
 FW_SRC  := $(shell find firmware boards -name '*.py' 2>/dev/null)
 SIM_URL ?=
 
-.PHONY: test pytest mpy check build sim bench memreport fuzz clean
+.PHONY: test pytest mpy check build sim bench memreport fuzz soak clean
 
 test: $(VENV) $(NODE) check mpy pytest
 
@@ -40,6 +40,9 @@ memreport: $(VENV) $(NODE)
 
 fuzz: $(VENV)
 	FUZZ_EXAMPLES=20000 $(PY) -m pytest -q host_tests/test_fuzz_station.py host_tests/test_schema.py
+
+soak: $(VENV)
+	$(PY) tools/soak.py --sessions 60 --seed 1 --seconds 600
 
 bench: $(VENV)
 	$(PY) tools/bench_latency.py
