@@ -47,7 +47,7 @@ class Station:
         self.on_result = {}
         self.on_fail = {}
         self.on_timer = {}
-        self.outbox = []  # [action, payload, ctx] waiting for the link / the rpc slot
+        self.outbox = []  # [action, payload, ctx, order] waiting for the link / the rpc slot
         self.frames = []  # encoded frames for the transport
         self.online = False
         self.registration = None  # None | "Pending" | "Accepted" | "Rejected"
@@ -220,8 +220,6 @@ class Station:
                 return self._call(h[0], h[1], (h[2], h[1].get("idTag")), now)
         if first is not None:
             action, payload, ctx = self.outbox.pop(first)[:3]
-            if callable(payload):  # built at send time
-                payload = payload(self)
             self._call(action, payload, ctx, now)
 
     def _call(self, action, payload, ctx, now):
@@ -230,7 +228,12 @@ class Station:
 
     def _emit(self, frame, direction, typ, action, uid, payload):
         self.frames.append(frame)
-        self._event({"event": direction, "type": typ, "action": action, "id": uid, "payload": payload})
+        self._frame_event(direction, typ, action, uid, payload)
+
+    def _frame_event(self, direction, typ, action, uid, payload):
+        # Built only when traced: no dict per frame on a device without tools.
+        if self.trace is not None:
+            self.trace({"event": direction, "type": typ, "action": action, "id": uid, "payload": payload})
 
     def _event(self, ev):
         if self.trace is not None:
@@ -242,7 +245,7 @@ class Station:
 
     # ---- receiving ---------------------------------------------------
     def _on_call(self, uid, action, payload, now):
-        self._event({"event": "received", "type": "CALL", "action": action, "id": uid, "payload": payload})
+        self._frame_event("received", "CALL", action, uid, payload)
         fn = self.handlers.get(action)
         if fn is None:
             # Known to OCPP but not built or disabled here, or not OCPP at all.
@@ -271,10 +274,10 @@ class Station:
         p = self.rpc.answer(m[1])
         action = p[1] if p is not None else None
         if m[0] == rpc.CALLRESULT:
-            self._event({"event": "received", "type": "CALLRESULT", "action": action, "id": m[1], "payload": m[2]})
-        else:
-            self._event({"event": "received", "type": "CALLERROR", "action": action, "id": m[1],
-                         "payload": {"errorCode": m[2], "errorDescription": m[3]}})
+            self._frame_event("received", "CALLRESULT", action, m[1], m[2])
+        elif self.trace is not None:
+            self._frame_event("received", "CALLERROR", action, m[1],
+                              {"errorCode": m[2], "errorDescription": m[3]})
         if p is None:
             self.log("warn", "answer for unknown id " + m[1] + " ignored")
             return

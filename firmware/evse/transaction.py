@@ -72,7 +72,7 @@ def _recover(st):
     data = st.tx_store.load()
     stopped = set()
     if isinstance(data, list):
-        for rec in data:
+        for i, rec in enumerate(data[:st.ncon]):  # entry i: connector i + 1
             try:
                 if rec is None:
                     continue
@@ -81,7 +81,7 @@ def _recover(st):
                 # A cut between journalling the StopTransaction and saving the
                 # snapshot: it is already queued, do not stop it twice.
                 if not st.txq.has_stop(tx.local):
-                    _queue_stop(st, tx, "PowerLoss", _last_meter(st, tx), tx.last_time)
+                    _queue_stop(st, tx, "PowerLoss", _last_meter(st, i + 1, tx), tx.last_time)
             except Exception:
                 st.log("error", "tx snapshot entry unusable: %r" % (rec,))
     # A StartTransaction journalled just before the cut, before the snapshot.
@@ -89,17 +89,17 @@ def _recover(st):
         if local not in stopped:
             tx = Transaction(local, payload.get("idTag"), None, payload.get("meterStart", 0),
                              timestamp.parse(payload.get("timestamp", "")) or st.clock.unix())
-            _queue_stop(st, tx, "PowerLoss", _last_meter(st, tx), tx.start)
+            _queue_stop(st, tx, "PowerLoss", _last_meter(st, payload.get("connectorId", 1), tx), tx.start)
     save(st)
 
 
-def _last_meter(st, tx):
+def _last_meter(st, cid, tx):
     """The energy register at the cut: the snapshot's value, or the meter's
     own (non-volatile) register when that is further on: the snapshot is
     written at most once a minute."""
     try:
-        return max(tx.last_meter, st.board.meter(1)[0]) if st.ncon == 1 else tx.last_meter
-    except Exception:
+        return max(tx.last_meter, st.board.meter(cid)[0])
+    except Exception:  # no such connector / meter unreadable at boot
         return tx.last_meter
 
 
