@@ -2,7 +2,7 @@
 
 Files on the device:
   /board.txt     the board package name ("esp32", "picow"); BOARD below wins
-  /config.json   a CRC'd snapshot (evse.store.Snapshot) with
+  /config.json   a CRC'd snapshot (evse.snapshot.Snapshot) with
                  {"url": "wss://csms.example/ocpp", "id": "CP001",
                   "password": AuthorizationKey or null, "ssid": ..., "wifi_key": ...,
                   optional "ca": PEM file of the CSMS root, "country": "DE",
@@ -43,7 +43,7 @@ def board_module(name):
 
 def load_config(path=CONFIG):
     """The device configuration dict, or None if missing or corrupt."""
-    from evse.store import Snapshot
+    from evse.snapshot import Snapshot
 
     cfg = Snapshot(path).load(None)
     if not isinstance(cfg, dict) or not cfg.get("url") or not cfg.get("id"):
@@ -53,7 +53,7 @@ def load_config(path=CONFIG):
 
 def provision(url, cp_id, password=None, ssid=None, wifi_key=None, path=CONFIG, **extra):
     """Write the configuration snapshot (from the REPL or a setup tool)."""
-    from evse.store import Snapshot
+    from evse.snapshot import Snapshot
 
     cfg = {"url": url, "id": cp_id, "password": password, "ssid": ssid, "wifi_key": wifi_key}
     cfg.update(extra)

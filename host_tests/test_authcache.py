@@ -5,7 +5,8 @@ from datetime import datetime
 
 import ocpp.v16
 import pytest
-from evse.authcache import AuthCache, fold
+from evse.authcache import AuthCache
+from evse.idtag import fold
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft4Validator

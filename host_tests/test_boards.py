@@ -417,7 +417,7 @@ def test_import_heap_cost_in_the_vm():
     sys.path.insert(0, os.path.join(ROOT, "tools"))
     import mpvm
     m = "gc.collect()\nprint('M', gc.mem_alloc())"
-    out = mpvm.run(["import gc", "import evse.compat, evse.pilot", m, "import boards.esp32.board", m,
+    out = mpvm.run(["import gc", "import evse.compat, evse.pilotduty", m, "import boards.esp32.board", m,
                     "import boards.picow.board", m])
     base, esp, pico = [int(line.split()[1]) for line in out.splitlines() if line.startswith("M ")]
     # Compiled from source in the VM (docstrings kept); from .mpy it is about

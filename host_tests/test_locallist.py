@@ -4,7 +4,7 @@ from configuration, persistence across reboots, and the list's place in
 authorization (before the cache, offline, never cached).
 
 Sans-IO: the scripted CSMS and a virtual clock (host_tests/rig.py). The
-list's own rules are tested in test_authlist.py.
+list's own rules are tested in test_locallist_table.py.
 """
 import json
 

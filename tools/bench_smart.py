@@ -25,7 +25,7 @@ N = 86400
 # Each step runs unchanged on CPython and MicroPython; clock() returns ms.
 STEPS = [r"""
 import gc, json
-from evse.smart import SmartCharging
+from evse.profilestack import SmartCharging
 T0 = 1795611600
 N = __N__
 res = {}

@@ -24,10 +24,10 @@ import build  # noqa: E402
 import mpvm  # noqa: E402
 
 # Import order = dependency order, so each delta is that module's own cost.
-MODULES = ["compat", "timestamp", "rpc", "schema", "timers", "config", "store", "storage",
-           "authcache", "auth", "connector", "boot", "meter", "txqueue", "metering",
-           "transaction", "remote", "station", "authlist", "locallist", "reservation", "trigger",
-           "smart_profile", "smart", "pilot", "smartcharge", "ws", "wsconn", "runtime"]
+MODULES = ["compat", "timestamp", "rpc", "schema", "timers", "config", "files", "snapshot", "journal",
+           "storage", "idtag", "authcache", "authorize", "connector", "boot", "measurands", "txqueue",
+           "transaction", "metervalues", "remote", "station", "locallist", "reservation", "trigger",
+           "chargingprofile", "profilestack", "pilotduty", "smartcharge", "ws", "wsconn", "runtime"]
 
 MEASURE = "gc.collect()\nprint('M', gc.mem_alloc())"
 
@@ -100,7 +100,7 @@ def scenario(module: str) -> dict[str, int]:
 
 
 AUTH_TABLES = [
-    "import gc\nfrom evse.authlist import LocalList\nfrom evse.authcache import AuthCache",
+    "import gc\nfrom evse.locallist import LocalList\nfrom evse.authcache import AuthCache",
     "gc.collect()", MEASURE,
     "ll = LocalList(max_length=100, max_send=100)\n"
     "ll.send_local_list({'listVersion': 1, 'updateType': 'Full', 'localAuthorizationList': ["

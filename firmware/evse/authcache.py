@@ -1,5 +1,4 @@
-"""Authorization Cache (OCPP 1.6 section 3.5.1), and the idTagInfo helpers
-the Local Authorization List (authlist.py) shares.
+"""Authorization Cache (OCPP 1.6 section 3.5.1).
 
 Pure data: time is the `now` argument (unix seconds), storage is an
 injected `persist` object with load() -> obj or None and save(obj).
@@ -9,84 +8,7 @@ turning Expired set `dirty`; a cache hit only refreshes the LRU order in RAM
 and never makes the cache dirty, so card swipes do not wear the flash. Call
 save() when `dirty` (e.g. a few seconds after the last change).
 """
-from evse import timestamp
-
-# AuthorizationStatus values, stored as their index.
-STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
-_EXPIRED = 2
-_ID_MAX = 20  # IdToken and parentIdTag are CiString20Type
-
-# Expiry is kept as seconds since 2020-01-01 so that dates from 1986 to 2054
-# are MicroPython small ints (31 bits) rather than heap-allocated longs.
-_BASE = 1577836800
-
-
-def fold(id_tag):
-    """Dictionary key for an idTag, or None if it is not a CiString20.
-
-    IdToken is a CiString20Type, a case-insensitive string. Folding through bytes keeps it
-    ASCII-only on both CPython and MicroPython, so keys match across ports.
-    """
-    if not isinstance(id_tag, str) or len(id_tag) > _ID_MAX:
-        return None
-    return id_tag.encode().upper().decode()
-
-
-def parse_info(info):
-    """idTagInfo dict -> (status_index, expiry or None, parent or None).
-
-    Expiry is relative to _BASE. Returns None when the dict is malformed (a
-    peer's violation: the caller ignores or refuses it, never crashes).
-    """
-    if not isinstance(info, dict):
-        return None
-    try:
-        code = STATUSES.index(info.get("status"))
-    except ValueError:
-        return None
-    exp = info.get("expiryDate")
-    if exp is not None:
-        exp = timestamp.parse(exp) if isinstance(exp, str) else None
-        if exp is None:
-            return None
-        exp -= _BASE
-    parent = info.get("parentIdTag")
-    if parent is not None and (not isinstance(parent, str) or len(parent) > _ID_MAX):
-        return None
-    return code, exp, parent
-
-
-def expired(exp, now):
-    """True once `now` is past the expiry: expiryDate is the moment after
-    which the idTag must be considered invalid (IdTagInfo type)."""
-    return exp is not None and now - _BASE > exp
-
-
-def info_dict(code, exp, parent, now):
-    """idTagInfo as sent on the wire; an entry past its expiry is reported
-    with status Expired whatever its stored status."""
-    if expired(exp, now):
-        code = _EXPIRED
-    d = {"status": STATUSES[code]}
-    if exp is not None:
-        d["expiryDate"] = timestamp.format_utc(exp + _BASE)
-    if parent is not None:
-        d["parentIdTag"] = parent
-    return d
-
-
-def unix(exp):
-    """Stored expiry -> unix seconds (or None), for snapshots."""
-    return None if exp is None else exp + _BASE
-
-
-def rel(unix_s):
-    """Unix seconds from a snapshot -> stored expiry; raises on garbage."""
-    if unix_s is None:
-        return None
-    if type(unix_s) is not int:
-        raise ValueError
-    return unix_s - _BASE
+from evse.idtag import EXPIRED, STATUSES, expired, fold, info_dict, parse_info, rel, unix
 
 
 class AuthCache:
@@ -120,8 +42,8 @@ class AuthCache:
         if e is None:
             return None
         code, exp, parent, _ = e
-        if code != _EXPIRED and expired(exp, now):
-            code = _EXPIRED
+        if code != EXPIRED and expired(exp, now):
+            code = EXPIRED
             self.dirty = True
         self._map[key] = (code, exp, parent, self._next())
         return info_dict(code, exp, parent, now)
@@ -133,8 +55,8 @@ class AuthCache:
         v = parse_info(id_tag_info)
         if key is None or v is None or self.capacity <= 0:
             return
-        if v[0] != _EXPIRED and expired(v[1], now):
-            v = (_EXPIRED, v[1], v[2])
+        if v[0] != EXPIRED and expired(v[1], now):
+            v = (EXPIRED, v[1], v[2])
         old = self._map.get(key)
         if old is None:
             if len(self._map) >= self.capacity:

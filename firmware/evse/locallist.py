@@ -1,17 +1,18 @@
 """Local Auth List Management profile (OCPP 1.6 sections 3.5.2, 5.10, 5.15)."""
-# Wiring only: the list itself (versions, limits, atomic persisted updates)
-# is authlist.LocalList. Installing this module sets `st.authlist`, which
+# The list itself (versions, limits, atomic persisted updates) is LocalList
+# below. Installing this module sets `st.authlist`, which
 # auth.py consults before the cache, and answers SendLocalList and
 # GetLocalListVersion.
 #
 # `LocalAuthListEnabled` false: the list is kept but not used; SendLocalList
-# answers NotSupported and GetLocalListVersion -1 (authlist.py explains why).
+# answers NotSupported and GetLocalListVersion -1 (LocalList.get_version explains why).
 # Sizes come from the read-only keys LocalAuthListMaxLength and
 # SendLocalListMaxLength (100 on the reference station, ORS-12/13).
 #
 # (Comments, not a docstring: compiled from source on the device, a
 # docstring stays in RAM.)
-from evse.authlist import LocalList
+
+from evse.idtag import STATUSES, fold, info_dict, parse_info, rel, unix
 
 PROFILE = "LocalAuthListManagement"  # reported in SupportedFeatureProfiles
 
@@ -34,3 +35,174 @@ def _send_local_list(st, p):
 
 def _get_version(st, p):
     return {"listVersion": st.authlist.get_version(st.config.get("LocalAuthListEnabled"))}
+
+
+# ---- the list -------------------------------------------------------------
+# Local Authorization List (OCPP 1.6 sections 3.5.2, 5.10, 5.15).
+#
+# Pure data: time is the `now` argument (unix seconds), storage is an
+# injected `persist` object with load() -> obj or None and save(obj) (an
+# atomic snapshot). Every accepted SendLocalList is saved before it takes
+# effect; the list never changes otherwise, so it has no dirty flag.
+#
+# Decisions where the spec leaves room:
+# - idTags are case insensitive (IdToken is a CiString20Type): "abc", "ABC" are
+#   one entry, and both in one request count as a duplicate.
+# - Duplicate idTags in one request -> Failed (section 5.15: "All idTags in
+#   the localAuthorizationList MUST be unique").
+# - A Full update entry without idTagInfo -> Failed (AuthorizationData type:
+#   idTagInfo is required when updateType is Full).
+# - GetLocalListVersion reports -1 when the list is disabled and 0 when it is
+#   empty (section 5.10), else the stored listVersion. A Differential update
+#   is a VersionMismatch when its listVersion <= that reported version
+#   (UpdateStatus type); a Full update replaces regardless.
+# - listVersion -1 and 0 have those special meanings, so a Full update with
+#   a negative listVersion, or 0 with entries, is Failed; Full 0 with no
+#   entries (clear the list) is Accepted.
+# - A snapshot that is malformed in any part loads as an empty list with
+#   version 0, so the Central System sees 0 and resends a Full list.
+
+
+
+def _pack(code, exp, parent):
+    # The common entry (a status, no expiry, no parent) is stored as the bare
+    # status index: a small int takes no heap, a tuple 32 bytes.
+    if exp is None and parent is None:
+        return code
+    return (code, exp, parent)
+
+
+def _unpack(e):
+    return (e, None, None) if type(e) is int else e
+
+
+class LocalList:
+    """idTag -> (status_index, expiry, parent) or a bare status_index, at
+    most `max_length` entries; `max_send` caps one SendLocalList.req
+    (SendLocalListMaxLength).
+    """
+
+    def __init__(self, max_length=100, max_send=100, persist=None):
+        self.max_length = max_length
+        self.max_send = max_send
+        self.version = 0  # listVersion of the last accepted update
+        self._persist = persist
+        self._map = {}
+        if persist is not None:
+            self.load(persist.load())
+
+    def __len__(self):
+        return len(self._map)
+
+    def get(self, id_tag, now: int) -> "dict | None":
+        """idTagInfo for a listed idTag, or None. Entries past their
+        expiryDate are reported with status Expired."""
+        key = fold(id_tag)
+        e = self._map.get(key) if key is not None else None
+        if e is None:
+            return None
+        code, exp, parent = _unpack(e)
+        return info_dict(code, exp, parent, now)
+
+    def get_version(self, enabled=True) -> int:
+        """listVersion for GetLocalListVersion.conf (section 5.10)."""
+        if not enabled:
+            return -1
+        return self.version if self._map else 0
+
+    def send_local_list(self, payload, enabled=True) -> str:
+        """Apply a SendLocalList.req; returns the SendLocalList.conf status.
+        All or nothing: the new list is built aside, saved, then swapped in."""
+        if not enabled:
+            return "NotSupported"
+        try:
+            ver = payload["listVersion"]
+            full = payload["updateType"] == "Full"
+            diff = payload["updateType"] == "Differential"
+            items = payload.get("localAuthorizationList") or []
+        except (KeyError, TypeError, AttributeError):  # not a request object: Failed
+            return "Failed"
+        if type(ver) is not int or not (full or diff) or not isinstance(items, list):
+            return "Failed"
+        if diff and ver <= self.get_version():
+            return "VersionMismatch"
+        if full and (ver < 0 or (ver == 0 and items)):
+            return "Failed"
+        if len(items) > self.max_send:
+            return "Failed"
+        new = self._apply({} if full else dict(self._map), items, full)
+        if new is None or len(new) > self.max_length:
+            return "Failed"
+        if self._persist is not None:
+            try:
+                self._persist.save(_snapshot(ver, new))
+            except Exception:  # noqa: BLE001 - not stored: keep the old list (atomic update)
+                return "Failed"
+        self._map = new
+        self.version = ver
+        return "Accepted"
+
+    def _apply(self, new, items, full):
+        """Entries of one request applied to `new`; None if any is invalid."""
+        seen = {}
+        parents = {}  # one string object per distinct parentIdTag
+        for it in items:
+            if not isinstance(it, dict):
+                return None
+            key = fold(it.get("idTag"))
+            if key is None or key in seen:
+                return None
+            seen[key] = 1
+            info = it.get("idTagInfo")
+            if info is None:
+                if full:
+                    return None
+                new.pop(key, None)  # Differential without idTagInfo: remove
+                continue
+            v = parse_info(info)
+            if v is None:
+                return None
+            p = v[2]
+            if p is not None:
+                p = parents.setdefault(p, p)
+            new[key] = _pack(v[0], v[1], p)
+        return new
+
+    def dump(self) -> dict:
+        """JSON-able snapshot of the list and its version."""
+        return _snapshot(self.version, self._map)
+
+    def load(self, obj) -> bool:
+        """Restore from dump(). All or nothing: garbage never raises, it
+        leaves an empty list with version 0 and returns False."""
+        self._map = {}
+        self.version = 0
+        try:
+            ver = obj["version"]
+            rows = obj["list"]
+            if obj["v"] != 1 or type(ver) is not int or len(rows) > self.max_length:
+                return False
+            new = {}
+            parents = {}  # type: dict[str, str]
+            for tag, status, exp, parent in rows:
+                key = fold(tag)
+                v = parse_info({"status": status, "parentIdTag": parent})
+                if key is None or v is None or key in new:
+                    return False
+                if parent is not None:
+                    parent = parents.setdefault(parent, parent)
+                new[key] = _pack(v[0], rel(exp), parent)
+        except Exception:  # noqa: BLE001 - any corruption: start empty at version 0
+            return False
+        self._map = new
+        self.version = ver
+        return True
+
+
+def _row(k, e):
+    code, exp, parent = _unpack(e)
+    return [k, STATUSES[code], unix(exp), parent]
+
+
+def _snapshot(ver, m):
+    return {"v": 1, "version": ver, "list": [_row(k, e) for k, e in m.items()]}

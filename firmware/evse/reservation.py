@@ -38,7 +38,7 @@
 # (Comments, not a docstring: compiled from source on the device, a
 # docstring stays in RAM.)
 from evse import connector, timestamp
-from evse.authcache import fold
+from evse.idtag import fold
 from evse.compat import const
 
 PROFILE = "Reservation"  # reported in SupportedFeatureProfiles

@@ -1,4 +1,4 @@
-"""Smart Charging feature: wires the profile engine (smart.py) into the
+"""Smart Charging feature: wires the profile engine (profilestack.py) into the
 station (OCPP 1.6 sections 3.13, 5.5, 5.7, 5.16).
 
 Profiles persist in a snapshot. The effective limit feeds the pilot
@@ -6,8 +6,8 @@ through `st.limit_da`; a station timer fires exactly at the next instant
 the limit may change (period, validity or recurrence boundary), and every
 profile change re-applies the limit at once. No polling.
 """
-from evse import smart, transaction
-from evse.smart_profile import parse
+from evse import profilestack, transaction
+from evse.chargingprofile import parse
 
 PROFILE = "SmartCharging"
 _UNITS = {"Current": "A", "Power": "W"}
@@ -17,7 +17,7 @@ def install(st):
     cfg = st.config
     units = tuple(_UNITS[u] for u in cfg.get_list("ChargingScheduleAllowedChargingRateUnit") if u in _UNITS)
     b = st.board
-    sc = smart.SmartCharging(
+    sc = profilestack.SmartCharging(
         max_stack_level=cfg.get("ChargeProfileMaxStackLevel"), max_periods=cfg.get("ChargingScheduleMaxPeriods"),
         max_profiles=cfg.get("MaxChargingProfilesInstalled"), allowed_units=units, connectors=st.ncon,
         voltage=b.voltage, phases=b.phases, hw_max_da=b.max_current_da)

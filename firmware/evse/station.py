@@ -20,7 +20,7 @@ _OUTBOX_MAX = const(16)  # queued non-transaction CALLs (RAM only)
 _HW_ROUNDS = const(4)  # board polls per input: a relay change may move the pilot
 
 # Feature modules installed in this order (each has install(station)).
-FEATURES = ("boot", "connector", "auth", "transaction", "metering", "remote",
+FEATURES = ("boot", "connector", "authorize", "transaction", "metervalues", "remote",
             "locallist", "reservation", "trigger", "smartcharge")
 
 

@@ -1,6 +1,8 @@
 """The storage adapter the core is given: named snapshots and journals
-under one directory (the station's flash). See store.py for the formats."""
-from evse.store import Snapshot, Journal, ensure_dir
+under one directory (the station's flash). See snapshot.py and journal.py for the formats."""
+from evse.files import ensure_dir
+from evse.journal import Journal
+from evse.snapshot import Snapshot
 
 
 class _Persist:

@@ -3,12 +3,16 @@
 Hardware events (pilot state, card, fault) and remote commands drive the
 connector facts; this module starts and stops transactions, drives the
 pilot and the relay, and queues StartTransaction/StopTransaction in the
-durable queue. Status is derived in connector.py; meter values in
-metering.py.
+durable queue. Status is derived in connector.py. It owns the running
+transaction's last reading, its snapshot and the MaxEnergyOnInvalidId check;
+metervalues.py only takes readings and reports them here (note_reading).
 """
-from evse import auth, connector, metering, timestamp
-from evse.meter import TxData
+from evse import authorize, connector, timestamp
+from evse.compat import const
+from evse.measurands import TxData, configured, sample
 from evse.txqueue import TxQueue
+
+_SAVE_EVERY_S = const(60)  # persist the running meter at most this often (flash wear)
 
 
 class Transaction:
@@ -116,9 +120,9 @@ def start(st, c, id_tag, parent, reservation=None):
     tx.data = TxData(st.config.get("StopTransactionMaxMeterValues"))
     c.tx, c.auth, c.finishing = tx, None, False
     st.timers.cancel("ct%d" % c.id)
+    tx.data.add(_tx_value(st, "Transaction.Begin", reading))
     for fn in st.on_tx:
         fn(st, c, True)
-    metering.tx_started(st, c, reading)
     save(st)
     apply(st, c)
 
@@ -128,7 +132,8 @@ def stop(st, c, reason, id_tag=None):
     if tx is None:
         return
     reading = st.board.meter(c.id)
-    metering.tx_ending(st, c, reading)
+    tx.data.add(_tx_value(st, "Transaction.End", reading))
+    tx.last_meter = reading[0]
     c.tx = None
     c.finishing = c.plugged
     _queue_stop(st, tx, reason, reading[0], st.clock.unix(), id_tag)
@@ -136,6 +141,23 @@ def stop(st, c, reason, id_tag=None):
     for fn in st.on_tx:
         fn(st, c, False)
     apply(st, c)
+
+
+def _tx_value(st, context, reading):
+    return sample(reading, configured(st.config, "StopTxnSampledData"), context, st.clock.unix())
+
+
+def note_reading(st, c, reading):
+    """A reading taken during the transaction (metervalues.py): remember it
+    (snapshotted at most once a minute: flash wear) and enforce
+    MaxEnergyOnInvalidId."""
+    tx = c.tx
+    now = st.clock.unix()
+    tx.last_meter = reading[0]
+    if now - tx.last_time >= _SAVE_EVERY_S or tx.last_time == tx.start:
+        tx.last_time = now
+        save(st)
+    energy_check(st, c)
 
 
 def _queue_stop(st, tx, reason, meter_stop, when, id_tag=None):
@@ -244,10 +266,10 @@ def _on_card(st, ev):
     c = st.connectors[cid]
     tx = c.tx
     if tx is not None:
-        if auth.same_group(st, tx.id_tag, tx.parent, tag):
+        if authorize.same_group(st, tx.id_tag, tx.parent, tag):
             stop(st, c, "Local", tag)
         elif tx.parent:
-            auth.authorize(st, cid, tag, "stop")  # may share the parent group
+            authorize.authorize(st, cid, tag, "stop")  # may share the parent group
         return
     if c.auth is not None and c.auth[0].upper() == tag.upper():
         c.auth = None  # presented again: cancel
@@ -255,7 +277,7 @@ def _on_card(st, ev):
         connector.refresh(st, cid)
         return
     if c.fault is None and connector.operative(st, c):
-        auth.authorize(st, cid, tag, "start")
+        authorize.authorize(st, cid, tag, "start")
 
 
 def _on_fault(st, ev):
@@ -288,19 +310,19 @@ def _start_answered(st, payload, ctx):
                 tx.parent = info["parentIdTag"]
             save(st)
             st.txq.answered(seq, payload)
-            auth.remember(st, tx.id_tag, info)
+            authorize.remember(st, tx.id_tag, info)
             if info["status"] != "Accepted":
                 _invalid_at_start(st, c)
             return
     st.txq.answered(seq, payload)
-    auth.remember(st, ctx[1], info)  # its transaction is already over
+    authorize.remember(st, ctx[1], info)  # its transaction is already over
 
 
 def _stop_answered(st, payload, ctx):
     if ctx is None:
         return  # a clock-aligned MeterValues outside a transaction
     st.txq.answered(ctx[0], payload)
-    auth.remember(st, ctx[1], payload.get("idTagInfo"))
+    authorize.remember(st, ctx[1], payload.get("idTagInfo"))
 
 
 def _invalid_at_start(st, c):
@@ -326,7 +348,7 @@ def _remote_start(st, p):
         return {"status": "Rejected"}  # 4.2: not allowed while Pending
     cid = p.get("connectorId")
     tag = p["idTag"]
-    info = auth.lookup(st, tag)
+    info = authorize.lookup(st, tag)
     parent = info and info.get("parentIdTag")
     if cid is None:  # the first connector this tag may use now
         cid = next((c.id for c in st.connectors[1:] if _can_start(st, c)
@@ -343,7 +365,7 @@ def _remote_start(st, p):
         if st.remote_profile(st, cid, prof) is False:
             return {"status": "Rejected"}
     if st.config.get("AuthorizeRemoteTxRequests"):
-        auth.authorize(st, cid, tag, "remote")
+        authorize.authorize(st, cid, tag, "remote")
     else:
         _decided(st, cid, tag, {"status": "Accepted"}, "remote")
     return {"status": "Accepted"}

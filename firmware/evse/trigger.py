@@ -22,7 +22,7 @@
 #
 # (Comments, not a docstring: compiled from source on the device, a
 # docstring stays in RAM.)
-from evse import boot, connector, metering
+from evse import boot, connector, metervalues
 
 PROFILE = "RemoteTrigger"  # reported in SupportedFeatureProfiles
 
@@ -81,7 +81,7 @@ def _heartbeat(st, cid):
 def _meter_values(st, cid):
     if cid == 0:
         return False
-    metering.triggered(st, cid)
+    metervalues.triggered(st, cid)
     return None
 
 

@@ -6,7 +6,8 @@ for the CSMS; offline, `LocalAuthorizeOffline` and
 `AllowOfflineTxForUnknownId` decide. The outcome is delivered to
 `decided(st, cid, id_tag, info, purpose)`, registered by the caller.
 """
-from evse.authcache import AuthCache, fold
+from evse.authcache import AuthCache
+from evse.idtag import fold
 
 _CACHE_CAPACITY = 64
 

@@ -44,6 +44,11 @@ def supported(name):
     return name in _MEASURANDS
 
 
+def configured(config, key):
+    """The measurands of configuration key `key` this meter can supply."""
+    return [m for m in config.get_list(key) if m in _MEASURANDS]
+
+
 def seconds_to_aligned(unix, interval):
     """Seconds until the next multiple of `interval` after midnight UTC."""
     if interval <= 0:

@@ -4,7 +4,7 @@ A csChargingProfiles dict (section 7.8) is converted once into a Profile
 whose schedule lives in two array('i') (startPeriod in s, limit in tenths
 of the unit: deci-amps or deci-watts) plus an optional bytearray of
 numberPhases (0 = not given). Nothing of the JSON tree is kept, so the
-caller can drop it right after set_profile(). smart.py does the stacking.
+caller can drop it right after set_profile(). profilestack.py does the stacking.
 """
 from array import array
 

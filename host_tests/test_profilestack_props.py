@@ -1,4 +1,4 @@
-"""Property tests: evse.smart against a deliberately naive reference.
+"""Property tests: evse.profilestack against a deliberately naive reference.
 
 The reference model below keeps profiles as plain tuples and evaluates one
 second at a time by brute force (linear scans, recurrences found by
@@ -8,7 +8,7 @@ that every boundary falls inside a window we can scan second by second.
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evse.smart import SmartCharging, _find
+from evse.profilestack import SmartCharging, _find
 from evse.timestamp import format_utc
 
 BASE = 1795611600  # 2026-11-25T13:00:00Z
@@ -85,7 +85,7 @@ class Ref:
         return found
 
     def at(self, conn, t, anchor):
-        """(per-phase key, phases) exactly as documented in evse/smart.py."""
+        """(per-phase key, phases) exactly as documented in evse/profilestack.py."""
         def chain(purpose, c):
             return sorted([p for p in self.profiles if p["purpose"] == purpose
                            and p["conn"] == c], key=lambda p: -p["stack"])

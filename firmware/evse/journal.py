@@ -1,10 +1,7 @@
-"""Durable storage: atomic JSON snapshots and a bounded append-only journal.
+"""A bounded append-only journal of CRC'd, sequence-numbered records.
 
-A thin adapter over the `os` subset every port has (open, rename, remove,
-stat, listdir, mkdir). On littlefs (ESP32, rp2) `os.rename` over an existing
-file is atomic and data is committed by close(); a power cut while a file is
-open leaves its last committed state. Every record still carries a CRC32,
-because FAT and host file systems can keep torn writes (NOTES.md, Filesystem).
+Every record carries a CRC32: FAT and host file systems can keep torn
+writes, littlefs commits only on close() (NOTES.md, Filesystem).
 
 Journal layout: segment files `dir/00000001.log`, ... Each record is
     seq u32 | kind u8 | len u16 | payload (len bytes) | CRC32 u32 of all before
@@ -14,8 +11,7 @@ copied keep gaps). On boot the first record that is short, fails its CRC or
 breaks that sequence (a lost segment) ends the log: the file is cut there
 and later segments are removed.
 
-Reserved kinds: 255 delete (payload: target seq), 254 replace (target seq,
-original kind, new data), 253 checkpoint (seq 0, payload: highest seq used;
+Reserved kinds: 255 delete (payload: target seq), 253 checkpoint (seq 0, payload: highest seq used;
 only as the first record of a segment written by compaction).
 
 RAM: payloads stay on flash. The index is four lists of small ints per live
@@ -23,109 +19,20 @@ record (seq, segment, offset, size: ~16 bytes per record on a 32-bit port),
 bounded by max_bytes / 11; live() reads payloads one at a time.
 Disk: about 2 * max_bytes, plus the live bytes while compaction runs.
 """
-import json
 import os
 import struct
 
 from evse.compat import const, crc32
+from evse.files import ensure_dir, remove, rename
+
 
 _HDR = "<IBH"
 _HDR_SIZE = const(7)
 _OVERHEAD = const(11)  # header + CRC32
 _K_CHECKPOINT = const(253)
-_K_REPLACE = const(254)
 _K_DELETE = const(255)
 KIND_MAX = const(252)  # kinds above are the journal's own
-DATA_MAX = const(65530)  # len is u16 and a replace adds 5 bytes
-_S_IFDIR = const(0x4000)
-
-
-def _remove(path):
-    try:
-        os.remove(path)
-    except OSError:
-        pass
-
-
-def _rename(src, dst):
-    """Atomic on littlefs and POSIX. FAT refuses to rename over a file: there
-    the target is removed first (not atomic; Snapshot.load recovers a lone .tmp)."""
-    try:
-        os.rename(src, dst)
-    except OSError:
-        os.remove(dst)
-        os.rename(src, dst)
-
-
-def _is_dir(path):
-    try:
-        return bool(os.stat(path)[0] & _S_IFDIR)
-    except OSError:
-        return False
-
-
-def ensure_dir(path):
-    """mkdir -p (MicroPython has no os.makedirs)."""
-    parts = path.split("/")
-    for i in range(1, len(parts) + 1):
-        p = "/".join(parts[:i])
-        if p and not _is_dir(p):
-            try:
-                os.mkdir(p)
-            except OSError:
-                if not _is_dir(p):  # not a race: a file is in the way
-                    raise
-
-
-def _head(body):
-    return f"{crc32(body):08x}\n".encode()
-
-
-class Snapshot:
-    """One JSON document replaced atomically: `crc32hex\\n` then the JSON."""
-
-    def __init__(self, path):
-        self.path = path
-        self.error = None  # None | "missing" | "corrupt" after load()
-
-    def _read(self, path):
-        try:
-            with open(path, "rb") as f:
-                raw = f.read()
-        except OSError:
-            return "missing", None
-        # CRC first: a torn or flipped file never reaches the JSON parser.
-        if raw[:9] != _head(raw[9:]):
-            return "corrupt", None
-        try:
-            return None, json.loads(raw[9:].decode())
-        except Exception:  # noqa: BLE001 - bad content must never crash the boot
-            return "corrupt", None
-
-    def load(self, default):
-        """The saved object, or `default` with self.error set; never raises on bad content."""
-        tmp = self.path + ".tmp"
-        err, obj = self._read(self.path)
-        if err:
-            # A save cut after the temp file was closed (or FAT's
-            # remove-then-rename): that file is complete if its CRC says so.
-            terr, tobj = self._read(tmp)
-            if terr is None:
-                _rename(tmp, self.path)
-                err, obj = None, tobj
-        _remove(tmp)
-        self.error = err
-        return default if err else obj
-
-    def save(self, obj):
-        """Write path.tmp, close it (commits on littlefs), rename over path."""
-        body = json.dumps(obj).encode()
-        tmp = self.path + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(_head(body))
-            f.write(body)
-        _rename(tmp, self.path)
-        self.error = None
+DATA_MAX = const(65530)  # len is u16
 
 
 class JournalFull(Exception):
@@ -222,7 +129,7 @@ class Journal:
         for name in os.listdir(self.dir):
             if name.endswith(".tmp"):
                 # Unfinished compaction or cut: its source is still intact.
-                _remove(self.dir + "/" + name)
+                remove(self.dir + "/" + name)
             elif name.endswith(".log") and len(name) == 12 and name[:8].isdigit():
                 nums.append(int(name[:8]))
         nums.sort()
@@ -236,7 +143,7 @@ class Journal:
                 start = i
                 break
         for n in nums[:start]:
-            _remove(self._path(n))
+            remove(self._path(n))
         nums = nums[start:]
         prev = 0
         for i in range(len(nums)):
@@ -245,7 +152,7 @@ class Journal:
             if not ok:
                 self.error = "corrupt"
                 for m in nums[i + 1:]:
-                    _remove(self._path(m))
+                    remove(self._path(m))
                 self._truncate(n, end)
             if end or ok:
                 self._files.append(n)
@@ -296,7 +203,7 @@ class Journal:
                             good = seq > prev  # compacted: gaps are deletions
                         else:
                             good = seq == max(prev, high) + 1  # no lost file or record
-                        if not good or (kind == _K_REPLACE and arg >= seq):
+                        if not good:
                             return prev, off, False
                         prev = seq
                         self._next = max(self._next, seq + 1)
@@ -305,9 +212,7 @@ class Journal:
                             if i >= 0:
                                 self._drop(i)
                         else:
-                            # A replace whose original sat in a removed segment
-                            # recreates the entry: it carries the original kind.
-                            self._put(arg if kind == _K_REPLACE else seq, n, off, _OVERHEAD + ln)
+                            self._put(seq, n, off, _OVERHEAD + ln)
                     off += _OVERHEAD + ln
         except OSError:
             return prev, off, False
@@ -327,15 +232,14 @@ class Journal:
         arg = 0
         rest = ln
         if kind >= _K_CHECKPOINT:
-            need = 5 if kind == _K_REPLACE else 4
-            if ln < need or (kind != _K_REPLACE and ln != 4):
+            if ln != 4:
                 return None
-            p = f.read(need)
-            if len(p) < need:
+            p = f.read(4)
+            if len(p) < 4:
                 return None
             crc = crc32(p, crc)
-            arg = struct.unpack("<I", p[:4])[0]
-            rest = ln - need
+            arg = struct.unpack("<I", p)[0]
+            rest = 0
         mv = memoryview(self._buf)
         while rest:
             k = f.readinto(mv[:min(rest, len(mv))])
@@ -352,7 +256,7 @@ class Journal:
         """Cut segment n to `end` bytes: copy, then rename (no truncate() on MicroPython)."""
         src = self._path(n)
         if not end:
-            _remove(src)
+            remove(src)
             return
         tmp = self._path(n, ".tmp")
         mv = memoryview(self._buf)
@@ -363,7 +267,7 @@ class Journal:
                     break
                 b.write(mv[:k])
                 end -= k
-        _rename(tmp, src)
+        rename(tmp, src)
 
     # -- reading -------------------------------------------------------------
 
@@ -376,11 +280,6 @@ class Journal:
                 raise OSError(f"journal record {self._seqs[i]} damaged")
             _, kind, ln = struct.unpack(_HDR, h)
             crc = crc32(h)
-            if kind == _K_REPLACE:
-                p = f.read(5)
-                crc = crc32(p, crc)
-                kind = p[4]
-                ln -= 5
             if head:
                 return kind, None
             data = f.read(ln)
@@ -454,7 +353,7 @@ class Journal:
         revives a deleted record. The newest segment stays (it keeps the seq)."""
         lo = min(self._segs) if self._segs else self._hi + 1
         while len(self._files) > 1 and self._files[0] < lo:
-            _remove(self._path(self._files.pop(0)))
+            remove(self._path(self._files.pop(0)))
             self._sizes.pop(0)
 
     def append(self, kind, data):
@@ -481,27 +380,6 @@ class Journal:
         if first:
             self._trim()
 
-    def replace(self, seq, data):
-        """Swap a live record's payload, keeping its seq, kind and so its place
-        in the order. One replace record carries all of it, so a power cut
-        leaves either the old payload or the new one. Returns seq."""
-        self._check()
-        i = self._index(seq)
-        if i < 0:
-            raise KeyError(seq)
-        if len(data) > DATA_MAX:
-            raise ValueError("size")
-        size = _OVERHEAD + 5 + len(data)
-        if self.live_bytes - self._lens[i] + size > self.max_bytes:
-            raise JournalFull()
-        kind = self._read(i, True)[0]
-        first = self._segs[i] == self._files[0]
-        _, seg, off = self._write(_K_REPLACE, struct.pack("<IB", seq, kind), data)
-        self._put(seq, seg, off, size)
-        if first:
-            self._trim()
-        return seq
-
     def compact(self):
         """Rewrite the live records into one new segment and drop the rest."""
         self._check()
@@ -526,7 +404,7 @@ class Journal:
                 n = self._emit(f, self._seqs[i], kind, b"", data)
                 lens.append(n)
                 off += n
-        _rename(tmp, self._path(num))
+        rename(tmp, self._path(num))
         self._hi = num
         old = self._files
         self._files = [num]
@@ -536,4 +414,4 @@ class Journal:
         self._lens = lens
         self.live_bytes = sum(lens)
         for n in old:
-            _remove(self._path(n))
+            remove(self._path(n))

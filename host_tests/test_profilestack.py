@@ -1,4 +1,4 @@
-"""Smart Charging engine (evse.smart, evse.smart_profile) and pilot duty (evse.pilot).
+"""Smart Charging engine (evse.profilestack, evse.chargingprofile) and pilot duty (evse.pilotduty).
 
 OCPP 1.6 sections 3.13, 5.5, 5.7, 5.16, 7.8-7.10. Every composite() result is
 checked against the official GetCompositeSchedule.conf schema.
@@ -10,8 +10,8 @@ from decimal import Decimal
 import ocpp
 import pytest
 from vmcheck import run_both
-from evse import pilot, smart_profile
-from evse.smart import SmartCharging, enabled
+from evse import chargingprofile, pilotduty
+from evse.profilestack import SmartCharging
 from evse.timestamp import format_utc
 from jsonschema import Draft4Validator
 
@@ -425,10 +425,10 @@ def test_dump_load_round_trip():
     for t in range(T0 - 2 * DAY, T0 + 8 * DAY, 1800):
         assert sc2.limit_da(1, t) == sc.limit_da(1, t)
     assert sc2.composite(1, 8 * DAY, "W", T0) == sc.composite(1, 8 * DAY, "W", T0)
-    rec = smart_profile.to_record(sc._table[0])
+    rec = chargingprofile.to_record(sc._table[0])
     assert isinstance(rec, str)
-    assert smart_profile.to_record(smart_profile.from_record(rec)) == rec
-    assert smart_profile.to_record(smart_profile.from_record(rec.encode())) == rec
+    assert chargingprofile.to_record(chargingprofile.from_record(rec)) == rec
+    assert chargingprofile.to_record(chargingprofile.from_record(rec.encode())) == rec
 
 
 def test_load_tolerates_garbage():
@@ -462,14 +462,6 @@ def test_load_tolerates_garbage():
 
 # --- helpers ---
 
-def test_config_keys_and_enabled():
-    assert SmartCharging().config_keys() == {
-        "ChargeProfileMaxStackLevel": "3", "ChargingScheduleAllowedChargingRateUnit": "Current,Power",
-        "ChargingScheduleMaxPeriods": "86400", "MaxChargingProfilesInstalled": "3"}
-    assert enabled("Core,FirmwareManagement, SmartCharging")
-    assert not enabled("Core,SmartChargingX")
-
-
 def test_limit_da_rejects_bad_connector():
     with pytest.raises(ValueError):
         SmartCharging().limit_da(2, T0)
@@ -490,23 +482,23 @@ def test_parse_keeps_no_json():
     (0, 0), (59, 0), (60, 100), (100, 166), (160, 266), (320, 533), (510, 850),
     (511, 850), (528, 851), (630, 892), (800, 960), (1000, 960)])
 def test_duty_for_da(da, duty):
-    assert pilot.duty_for_da(da) == duty
+    assert pilotduty.duty_for_da(da) == duty
 
 
 @pytest.mark.parametrize("duty,da", [
     (0, 0), (50, 0), (79, 0), (80, 60), (99, 60), (100, 60), (266, 159), (533, 319),
     (850, 510), (851, 527), (960, 800), (965, 800), (971, 0), (1000, 0)])
 def test_da_for_duty(duty, da):
-    assert pilot.da_for_duty(duty) == da
+    assert pilotduty.da_for_duty(duty) == da
 
 
 def test_pilot_round_trip_never_exceeds():
     prev = 0
     for da in range(1000):
-        duty = pilot.duty_for_da(da)
+        duty = pilotduty.duty_for_da(da)
         assert duty >= prev
         prev = duty
-        back = pilot.da_for_duty(duty)
+        back = pilotduty.da_for_duty(duty)
         assert back <= da
         if 60 <= da <= 800:
             assert da - back <= (17 if 510 < da < 528 else 2)
@@ -515,7 +507,7 @@ def test_pilot_round_trip_never_exceeds():
 # --- MicroPython VM parity ---
 
 VM_SCENARIO = r"""
-from evse.smart import SmartCharging
+from evse.profilestack import SmartCharging
 from evse.timestamp import format_utc, parse
 T0 = 1795611600
 def p(pid, stack, purpose, kind, per, unit='A', **kw):

@@ -29,7 +29,7 @@ Interpretations where the spec leaves room:
 """
 from evse import timestamp
 from evse.compat import const
-from evse.smart_profile import (
+from evse.chargingprofile import (
     CP_MAX,
     PURPOSES,
     RELATIVE,
@@ -42,12 +42,6 @@ from evse.smart_profile import (
 
 _SCALE = const(6)      # lcm(1, 2, 3): W * 6 / phases stays an integer
 _LOOKAHEAD = const(16)  # boundaries limit_da() skips when nothing changes
-
-
-def enabled(feature_profiles):
-    """True if the SupportedFeatureProfiles CSL lists SmartCharging; if not,
-    the core answers the smart charging CALLs with NotSupported."""
-    return "SmartCharging" in [s.strip() for s in str(feature_profiles).split(",")]
 
 
 class SmartCharging:
@@ -69,17 +63,6 @@ class SmartCharging:
     @property
     def count(self):
         return len(self._table)
-
-    def config_keys(self):
-        """Read-only configuration keys of the Smart Charging profile (9.1)."""
-        names = {"A": "Current", "W": "Power"}
-        return {
-            "ChargeProfileMaxStackLevel": str(self.max_stack_level),
-            "ChargingScheduleAllowedChargingRateUnit":
-                ",".join([names[u] for u in self.allowed_units]),
-            "ChargingScheduleMaxPeriods": str(self.max_periods),
-            "MaxChargingProfilesInstalled": str(self.max_profiles),
-        }
 
     # --- SetChargingProfile / ClearChargingProfile (5.16, 5.5) ---
 

@@ -3,12 +3,11 @@
 ClockAlignedDataInterval, MeterValues*Data, StopTxn*Data).
 
 Transaction meter values go through the durable queue; clock-aligned
-values outside a transaction are ordinary (RAM) messages.
+values outside a transaction are ordinary (RAM) messages. Readings taken
+during a transaction are handed to transaction.note_reading, which owns
+them; this module only takes and reports them.
 """
-from evse import meter
-from evse.compat import const
-
-_SAVE_EVERY_S = const(60)  # persist the running meter at most this often (flash wear)
+from evse import measurands, transaction
 
 
 def install(st):
@@ -16,25 +15,16 @@ def install(st):
         st.on_timer["mv%d" % c.id] = _sampled
     st.on_timer["al"] = _aligned
     st.on_accepted.append(_schedule_aligned)
+    st.on_tx.append(_tx_changed)
     st.config.on_change(lambda key, value: _config_changed(st, key))
 
 
-def _measurands(st, key):
-    return [m for m in st.config.get_list(key) if meter.supported(m)]
-
-
 def _value(st, c, key, context, reading):
-    return meter.sample(reading, _measurands(st, key), context, st.clock.unix())
+    return measurands.sample(reading, measurands.configured(st.config, key), context, st.clock.unix())
 
 
-def tx_started(st, c, reading):
-    c.tx.data.add(_value(st, c, "StopTxnSampledData", "Transaction.Begin", reading))
-    _schedule_sample(st, c)
-
-
-def tx_ending(st, c, reading):
-    c.tx.data.add(_value(st, c, "StopTxnSampledData", "Transaction.End", reading))
-    st.timers.cancel("mv%d" % c.id)
+def _tx_changed(st, c, started):
+    _schedule_sample(st, c)  # c.tx is None once it ended: the timer stops
 
 
 def _schedule_sample(st, c):
@@ -54,16 +44,6 @@ def send_tx_values(st, c, mv):
     st.txq.meter(tx.local, p)
 
 
-def _note_reading(st, c, reading):
-    tx = c.tx
-    now = st.clock.unix()
-    tx.last_meter = reading[0]
-    if now - tx.last_time >= _SAVE_EVERY_S or tx.last_time == tx.start:
-        tx.last_time = now
-        from evse import transaction
-        transaction.save(st)
-
-
 def _sampled(st, now):
     for c in st.connectors[1:]:
         if c.tx is not None and not st.timers.active("mv%d" % c.id):
@@ -72,14 +52,12 @@ def _sampled(st, now):
             if mv["sampledValue"]:
                 send_tx_values(st, c, mv)
             c.tx.data.add(_value(st, c, "StopTxnSampledData", "Sample.Periodic", reading))
-            _note_reading(st, c, reading)
             _schedule_sample(st, c)
-            from evse import transaction
-            transaction.energy_check(st, c)
+            transaction.note_reading(st, c, reading)
 
 
 def _schedule_aligned(st):
-    wait = meter.seconds_to_aligned(st.clock.unix(), st.config.get("ClockAlignedDataInterval"))
+    wait = measurands.seconds_to_aligned(st.clock.unix(), st.config.get("ClockAlignedDataInterval"))
     if wait is None:
         st.timers.cancel("al")
     else:
@@ -94,7 +72,7 @@ def _aligned(st, now):
             if mv["sampledValue"]:
                 send_tx_values(st, c, mv)
             c.tx.data.add(_value(st, c, "StopTxnAlignedData", "Sample.Clock", reading))
-            _note_reading(st, c, reading)
+            transaction.note_reading(st, c, reading)
         elif mv["sampledValue"] and st.registration == "Accepted":
             st.send("MeterValues", {"connectorId": c.id, "meterValue": [mv]})
     _schedule_aligned(st)

@@ -1,4 +1,4 @@
-"""Local Authorization List (evse.authlist): SendLocalList rules, versions,
+"""Local Authorization List (evse.locallist): SendLocalList rules, versions,
 atomic persistence, garbage snapshots; plus both auth modules in the
 MicroPython VM (same results as CPython, heap of a full list and cache)."""
 import contextlib
@@ -11,7 +11,7 @@ from datetime import datetime
 
 import ocpp.v16
 import pytest
-from evse.authlist import LocalList
+from evse.locallist import LocalList
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft4Validator
@@ -372,7 +372,7 @@ needs_vm = pytest.mark.skipif(
 SCENARIO = r'''
 import json
 from evse.authcache import AuthCache
-from evse.authlist import LocalList
+from evse.locallist import LocalList
 class P:
     def __init__(self):
         self.obj = None
@@ -475,7 +475,7 @@ def test_micropython_vm_gives_cpython_results():
 
 MEASURE = r'''
 import gc
-from evse.authlist import LocalList
+from evse.locallist import LocalList
 from evse.authcache import AuthCache
 def entries(n, tag_len, exp, parent):
     r = []

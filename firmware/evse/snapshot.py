@@ -1,0 +1,58 @@
+"""Atomic JSON snapshots: `crc32hex\\n` then the JSON, written as name.tmp
+and renamed over the old file. Every file still carries a CRC32, because FAT
+and host file systems can keep torn writes."""
+import json
+
+from evse.compat import crc32
+from evse.files import remove, rename
+
+
+def _head(body):
+    return f"{crc32(body):08x}\n".encode()
+
+
+class Snapshot:
+    """One JSON document replaced atomically: `crc32hex\\n` then the JSON."""
+
+    def __init__(self, path):
+        self.path = path
+        self.error = None  # None | "missing" | "corrupt" after load()
+
+    def _read(self, path):
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+        except OSError:
+            return "missing", None
+        # CRC first: a torn or flipped file never reaches the JSON parser.
+        if raw[:9] != _head(raw[9:]):
+            return "corrupt", None
+        try:
+            return None, json.loads(raw[9:].decode())
+        except Exception:  # noqa: BLE001 - bad content must never crash the boot
+            return "corrupt", None
+
+    def load(self, default):
+        """The saved object, or `default` with self.error set; never raises on bad content."""
+        tmp = self.path + ".tmp"
+        err, obj = self._read(self.path)
+        if err:
+            # A save cut after the temp file was closed (or FAT's
+            # remove-then-rename): that file is complete if its CRC says so.
+            terr, tobj = self._read(tmp)
+            if terr is None:
+                rename(tmp, self.path)
+                err, obj = None, tobj
+        remove(tmp)
+        self.error = err
+        return default if err else obj
+
+    def save(self, obj):
+        """Write path.tmp, close it (commits on littlefs), rename over path."""
+        body = json.dumps(obj).encode()
+        tmp = self.path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(_head(body))
+            f.write(body)
+        rename(tmp, self.path)
+        self.error = None
