@@ -1,0 +1,22 @@
+"""Hash objects by OCPP name: hashlib where the port has it, pure Python otherwise."""
+
+SIZES = {"SHA256": 32, "SHA384": 48, "SHA512": 64}
+
+
+def new(alg, data=b""):
+    """A hash object with update()/digest() for "SHA256", "SHA384" or "SHA512"."""
+    if alg not in SIZES:
+        raise ValueError("hash: unsupported " + str(alg))
+    import hashlib
+    fn = getattr(hashlib, alg.lower(), None)
+    if fn is None:  # MicroPython ports usually have only sha256 (and sha1)
+        from evse.pki import sha512
+        fn = sha512.SHA384 if alg == "SHA384" else sha512.SHA512
+    h = fn()
+    if data:
+        h.update(data)
+    return h
+
+
+def digest(alg, data):
+    return new(alg, data).digest()

@@ -1,0 +1,40 @@
+"""Signature checks by certificate key: firmware files and certificates."""
+from evse.pki import backend as _backend
+from evse.pki import hashes
+
+MIN_RSA_BITS = 2048
+
+
+def verify_signature(cert, digest_or_data, signature, alg="SHA256", backend=None):
+    """True when `signature` over the data is valid for `cert`'s key.
+
+    `digest_or_data` is either a hash object already fed with the data (so a
+    big firmware file is hashed in chunks: `h = hashes.new("SHA256");
+    h.update(chunk)...`) or the data bytes themselves. RSA keys must have at
+    least 2048 bits, EC keys must be P-256; other keys give False."""
+    if hasattr(digest_or_data, "digest"):
+        digest = digest_or_data.digest()
+    else:
+        digest = hashes.digest(alg, digest_or_data)
+    return check(cert, digest, signature, alg, backend)
+
+
+def check(cert, digest, signature, alg="SHA256", backend=None):
+    """True when `signature` signs `digest` (hash `alg`) under `cert`'s key."""
+    b = _backend.get(backend)
+    if cert.key_type == "ec":
+        return b.ec_verify(cert.key, digest, signature)
+    if cert.key_type == "rsa" and cert.key_size() >= MIN_RSA_BITS:
+        return b.rsa_verify(cert.key, digest, signature, alg)
+    return False
+
+
+def signed_by(cert, issuer, backend=None):
+    """True when `issuer`'s key made `cert`'s signature."""
+    if cert.sig_hash is None:
+        return False
+    from evse.pki import x509
+    if x509.SIG_ALGS[cert.sig_alg][0] != issuer.key_type:
+        return False
+    digest = hashes.digest(cert.sig_hash, cert.tbs)
+    return check(issuer, digest, cert.signature, cert.sig_hash, backend)
