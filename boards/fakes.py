@@ -360,3 +360,92 @@ class FakeMfrc522:
             resp = resp[:1]
         self.fifo = bytearray(resp)
         self.regs[4] |= 0x20  # RxIRq
+
+
+# -- ADE7953 on I2C -------------------------------------------------------
+class FakeAde7953:
+    """An ADE7953 on the I2C bus (machine.I2C's *_mem calls, addrsize 16).
+    Widths follow the address as on the chip; AENERGYA (0x21E/0x31E) is
+    read-with-reset; 0x120 only takes a write right after 0xAD went to
+    0x0FE. `silent`: that many next transfers fail with OSError (ENODEV).
+    Set readings with `vrms`, `irms`, `watt`; add energy with add_energy."""
+
+    def __init__(self, addr=0x38, version=0x05):
+        self.addr = addr
+        self.regs = {0x702: version, 0x004: 0x40, 0x120: 0, 0x008: 0}
+        self.vrms = self.irms = self.watt = 0
+        self.energy = 0  # counts since the last AENERGYA read
+        self.unlocked = False
+        self.silent = 0
+        self.reads = 0
+
+    def add_energy(self, counts):
+        self.energy += counts
+
+    def restart(self):
+        """Power glitch: registers back to defaults, energy lost."""
+        self.__init__(self.addr, self.regs[0x702])
+
+    @staticmethod
+    def _width(reg):
+        top = reg >> 8
+        return (1, 2, 3, 4)[top] if top < 4 else 1
+
+    def _check(self, addr, n, reg, addrsize):
+        if addrsize != 16 or n != self._width(reg):
+            raise ValueError("bad transfer for register %x" % reg)
+        if addr != self.addr or self.silent:
+            self.silent = max(0, self.silent - 1)
+            raise OSError(19)  # ENODEV: no ACK
+
+    def _value(self, reg):
+        low = reg & 0xFF
+        if reg >> 8 in (2, 3) and low in (0x12, 0x1A, 0x1C, 0x1E):
+            if low == 0x1E:
+                v, self.energy = self.energy, 0
+            else:
+                v = {0x12: self.watt, 0x1A: self.irms, 0x1C: self.vrms}[low]
+            v = max(-0x800000, min(0x7FFFFF, v)) & 0xFFFFFF  # 24-bit two's complement
+            if reg >> 8 == 3 and v & 0x800000:
+                v |= 0xFF000000  # sign-extended to 32 bits
+            return v
+        return self.regs.get(reg, 0)
+
+    # machine.I2C
+    def readfrom_mem_into(self, addr, reg, buf, addrsize=8):
+        self._check(addr, len(buf), reg, addrsize)
+        self.reads += 1
+        v = self._value(reg)
+        for i in range(len(buf) - 1, -1, -1):
+            buf[i] = v & 0xFF
+            v >>= 8
+
+    def writeto_mem(self, addr, reg, buf, addrsize=8):
+        self._check(addr, len(buf), reg, addrsize)
+        v = 0
+        for b in buf:
+            v = v << 8 | b
+        if reg == 0x120 and not self.unlocked:
+            return  # locked: ignored, as on the chip
+        self.unlocked = reg == 0x0FE and v == 0xAD
+        self.regs[reg] = v
+
+
+class FakeParts:
+    """The part factory (boards/parts.py) over fakes: `objs` maps pin-table
+    names to objects, returned as they are."""
+
+    def __init__(self, objs, serial="FAKE-0"):
+        self.objs = objs
+        self._serial = serial
+
+    def has(self, name):
+        return name in self.objs
+
+    def _get(self, name, *_a, **_k):
+        return self.objs[name]
+
+    pwm = adc = out = inp = uart = spi = i2c = _get
+
+    def serial(self):
+        return self._serial

@@ -1,10 +1,32 @@
-"""The board HAL on real hardware, shared by the ESP32 and Pico W boards.
+"""The board HAL: the interfaces in one place, the `Board` base (sim and
+hardware) and `HwBoard`, the HAL over real parts.
 
-`HwBoard` implements the interface the station core calls (the same one
-as boards/sim/board.py): connectors, voltage, phases, max_current_da,
-has_lock, poll_ms, identity(), config_overrides(), poll(now) -> events,
-set_pilot(cid, da), set_relay(cid, on), meter(cid). The hardware sits in
-drivers (boards/drivers/) that take their machine objects by injection;
+The station core calls (boards/sim/board.py and HwBoard both provide it):
+  connectors, voltage, phases, max_current_da, has_lock, poll_ms,
+  identity(), config_overrides(), poll(now) -> events,
+  set_pilot(cid, da), set_relay(cid, on), meter(cid) -> (Wh, W, dA, dV, SoC).
+
+The parts HwBoard drives (drivers in boards/drivers/, built from a board's
+pin table by boards/parts.py; every one takes its machine objects by
+injection, so boards/fakes.py can stand in at register level):
+  pilot      set_da(da), set_f(), reconfirm(), sense() -> state;
+             state ("A".."F", "?", None until debounced), diode_fault,
+             permille (PWM duty now)                     drivers/pilot.py
+  contactor  set(on), check(now) -> (code, info) | None, rearm()
+                                                         drivers/relay.py
+  meter      TYPE (identity meterType), poll(now) (non-blocking, call
+             often), restore(wh), and the last good readings wh (integer
+             register, never goes back), power_w, current_da, voltage_dv;
+             failed = requests in a row without a good answer
+                                 drivers/bl0942.py, drivers/ade7953.py
+  reader     init() -> chip version | None, ok() -> bool,
+             poll() -> idTag of a newly presented card | None
+                                                         drivers/mfrc522.py
+A driver module also has build(parts, cal=None) -> the driver, naming the
+pin-table entries it needs; a new meter IC is its driver, its fake and
+one pin-table line.
+
+HwBoard (the ESP32 and Pico W boards, under MicroPython or CircuitPython):
 nothing here imports `machine`.
 
 poll(now) events, per connector in this order:
@@ -56,40 +78,26 @@ class Port:
         self.fault = None  # (code, info) last reported
 
 
-class HwBoard:
+class Board:
+    """What every board shares: HAL attributes, identity, overrides and
+    connector lookup. Subclasses set `ports` and the class attributes."""
+
     connectors = 1
     voltage = 230
     phases = 1
     max_current_da = 320  # 32.0 A
     has_lock = False  # fixed cable
-    poll_ms = 50
+    poll_ms: "int | None" = 50
     vendor = "OpenEVSE-Py"
-    model = "HW-1P-32A"
+    model = "?"
     firmware = "0.1.0"
-    meter_type = "BL0942"
+    meter_type = "?"
 
-    def __init__(self, ports, reader=None, serial="0", overrides=None, energy=None):
+    def __init__(self, ports, serial="0", overrides=None):
         self.ports = ports
         self.connectors = len(ports)
-        self.reader = reader
         self.serial = serial
         self.overrides = overrides
-        self._sampled = None
-        self._read_at = None
-        self.reader_version = reader.init() if reader is not None else None
-        if reader is not None and not reader.ok():
-            self.reader = None  # no chip answers: no cards, the rest works
-        self._energy = energy
-        self._saved = None
-        self._saved_at = None
-        self._flush = False
-        if energy is not None:
-            data = energy.load()
-            if isinstance(data, list):
-                for p, wh in zip(ports, data):
-                    if type(wh) is int and wh >= 0:
-                        p.meter.restore(wh)
-            self._saved = self._whs()
 
     def identity(self):
         return {
@@ -109,6 +117,34 @@ class HwBoard:
         if type(cid) is not int or not 1 <= cid <= self.connectors:
             raise ValueError("unknown connector " + repr(cid))
         return self.ports[cid - 1]
+
+
+class HwBoard(Board):
+    """The HAL over real parts: `ports` (Port per connector), an optional
+    card `reader` and an optional `energy` store for the meter registers."""
+
+    model = "HW-1P-32A"
+
+    def __init__(self, ports, reader=None, serial="0", overrides=None, energy=None):
+        Board.__init__(self, ports, serial, overrides)
+        self.meter_type = ports[0].meter.TYPE
+        self.reader = reader
+        self._sampled = None
+        self._read_at = None
+        self.reader_version = reader.init() if reader is not None else None
+        if reader is not None and not reader.ok():
+            self.reader = None  # no chip answers: no cards, the rest works
+        self._energy = energy
+        self._saved = None
+        self._saved_at = None
+        self._flush = False
+        if energy is not None:
+            data = energy.load()
+            if isinstance(data, list):
+                for p, wh in zip(ports, data):
+                    if type(wh) is int and wh >= 0:
+                        p.meter.restore(wh)
+            self._saved = self._whs()
 
     def resync(self):
         """Before a new station core starts (soft reset): it believes nothing
@@ -223,73 +259,3 @@ class HwBoard:
             self._saved = whs
         except OSError:
             pass  # flash full or worn: counting goes on in RAM
-
-
-def wlan_connect(ssid, key, wait_ms=20000, setup=None):
-    """Join a Wi-Fi network in station mode; with wait_ms 0 only (re)start
-    the connection and return. True if connected."""
-    import network  # MicroPython only
-
-    from evse.compat import ticks_ms
-    import time
-
-    wlan = network.WLAN(network.STA_IF)
-    wlan.active(True)
-    if setup is not None:
-        setup(wlan)
-    if wlan.isconnected():
-        return True
-    if wlan.status() != network.STAT_CONNECTING:
-        wlan.connect(ssid, key)
-    t0 = ticks_ms()
-    while not wlan.isconnected() and ticks_diff(ticks_ms(), t0) < wait_ms:
-        time.sleep_ms(100)
-    return wlan.isconnected()
-
-
-class OneConnectorBoard(HwBoard):
-    """The reference station's hardware: one connector with a control pilot,
-    a contactor with a mirror contact to GND (pull-up: 0 = closed), a BL0942
-    meter and an MFRC522 reader. A board module subclasses it with its
-    model, PILOT_CAL, OVERRIDES and part(name) -> the machine object; parts
-    passed in (the tests' register-level fakes) are used as they are."""
-
-    model = "?"
-    PILOT_CAL = (4000, 60000)
-    OVERRIDES: "dict[str, str]" = {}
-
-    def part(self, name):
-        raise NotImplementedError(name)
-
-    def __init__(self, pwm=None, adc=None, relay=None, feedback=None, uart=None,
-                 spi=None, cs=None, rst=None, serial=None, overrides=None,
-                 energy=None, pilot_cal=None, debounce=2):
-        from boards.drivers.bl0942 import Bl0942
-        from boards.drivers.mfrc522 import Mfrc522
-        from boards.drivers.pilot import Pilot
-        from boards.drivers.relay import Contactor
-        if pwm is None:  # on the device: build what was not injected
-            adc = adc if adc is not None else self.part("adc")
-            relay = relay if relay is not None else self.part("relay")
-            feedback = feedback if feedback is not None else self.part("feedback")
-            uart = uart if uart is not None else self.part("uart")
-            spi = spi if spi is not None else self.part("spi")
-            cs = cs if cs is not None else self.part("cs")
-            rst = rst if rst is not None else self.part("rst")
-            pwm = self.part("pwm")
-        cal = pilot_cal or self.PILOT_CAL
-        # debounce 2 bursts at poll_ms 50: a state counts within 50..100 ms.
-        pilot = Pilot(pwm, adc, raw_n12=cal[0], raw_p12=cal[1], debounce=debounce)
-        contactor = Contactor(relay, feedback, closed_level=0)
-        ov = dict(self.OVERRIDES)
-        if overrides:
-            ov.update(overrides)
-        HwBoard.__init__(self, [Port(pilot, contactor, Bl0942(uart))], reader=Mfrc522(spi, cs, rst),
-                         serial=serial or self.part("serial"), overrides=ov, energy=energy)
-
-
-def make_board(cls, cfg, energy=None):
-    """A board of class `cls` from the device configuration (main.py)."""
-    cal = cfg.get("pilot_cal")
-    return cls(serial=cfg.get("serial"), overrides=cfg.get("overrides"), energy=energy,
-               pilot_cal=tuple(cal) if cal else None)

@@ -71,8 +71,15 @@ def _gcd(a, b):
     return a
 
 
+def build(parts, cal=None):
+    """The meter on pin-table entry "meter_uart"; `cal`: Bl0942 keywords."""
+    return Bl0942(parts.uart("meter_uart", 4800), **(cal or {}))
+
+
 class Bl0942:
     """`uart`: write(), any(), read(n) as machine.UART (4800 8N1)."""
+
+    TYPE = "BL0942"
 
     def __init__(self, uart, addr=0, v_cal=(15883341, 10000), i_cal=(25121346, 1000),
                  p_cal=(6233938, 10000), e_cal=None, period_ms=1000, timeout_ms=300):

@@ -63,6 +63,12 @@ def crc_a(data):
     return bytes((crc & 0xFF, crc >> 8))
 
 
+def build(parts, cal=None):
+    """The reader on pin-table entries "rfid_spi", "rfid_cs", optional "rfid_rst"."""
+    rst = parts.out("rfid_rst", 1) if parts.has("rfid_rst") else None
+    return Mfrc522(parts.spi("rfid_spi", 1000000), parts.out("rfid_cs", 1), rst)
+
+
 class Mfrc522:
     """`spi`: write()/write_readinto() (mode 0, <= 10 MHz); `cs`: the NSS pin
     (value(), active low); `rst`: optional NRSTPD pin (high = running)."""

@@ -14,6 +14,7 @@ reacts some time after the pilot changes.
 from evse.compat import const, ticks_diff
 from evse.pilotduty import da_for_duty, duty_for_da
 
+from boards.hal import Board
 from boards.sim.ev import EV, Meter, valid_energy
 
 _MAX_PENDING = const(16)  # command events waiting for a poll; more are refused
@@ -41,46 +42,23 @@ class _Port:
         self.cp = "A"
 
 
-class SimBoard:
-    connectors = 1
-    voltage = 230
-    phases = 1
-    max_current_da = 320  # 32.0 A hardware limit
-    has_lock = False  # fixed cable
+class SimBoard(Board):
+    model = "SIM-1P-32A"
+    meter_type = "SIM-METER"
     # Events come from commands; the simulator wakes the core after each one,
     # so the core need not poll on a timer (a real board sets e.g. 50 ms).
     poll_ms = None
 
     def __init__(self, serial="SIM-0001", overrides=None, ev_max_da=320,
                  battery_wh=40000, soc=20, meter_wh=0):
-        self.serial = serial
-        self.overrides = dict(overrides or {})
-        self._ports = [_Port(EV(max_da=ev_max_da, battery_wh=battery_wh, soc=soc),
-                             Meter(voltage_dv=self.voltage * 10, wh=meter_wh))
-                       for _ in range(self.connectors)]
+        ports = [_Port(EV(max_da=ev_max_da, battery_wh=battery_wh, soc=soc),
+                       Meter(voltage_dv=self.voltage * 10, wh=meter_wh))
+                 for _ in range(self.connectors)]
+        Board.__init__(self, ports, serial, dict(overrides or {}))
         self._pending = []  # events raised by commands, oldest first
         self._last = None  # tick of the previous poll
 
-    def identity(self):
-        return {
-            "chargePointVendor": "OpenEVSE-Py",
-            "chargePointModel": "SIM-1P-32A",
-            "chargePointSerialNumber": self.serial,
-            "chargeBoxSerialNumber": self.serial,
-            "firmwareVersion": "0.1.0",
-            "meterType": "SIM-METER",
-            "meterSerialNumber": "M-" + self.serial,
-        }
-
-    def config_overrides(self):
-        return self.overrides
-
     # -- HAL driven by the station core --------------------------------
-
-    def _port(self, cid):
-        if type(cid) is not int or not 1 <= cid <= self.connectors:
-            raise ValueError("unknown connector " + repr(cid))
-        return self._ports[cid - 1]
 
     def poll(self, now_ms):
         """Advance the model to tick `now_ms`; hardware events since the last poll."""
@@ -88,7 +66,7 @@ class SimBoard:
         self._last = now_ms
         out = self._pending
         self._pending = []
-        for cid, p in enumerate(self._ports, 1):
+        for cid, p in enumerate(self.ports, 1):
             if dt > 0 and p.meter.current_da:
                 self._integrate(p, dt)
             self._settle(p, cid, out)
@@ -174,7 +152,7 @@ class SimBoard:
                 return "unknown connector " + args[0]
         if not 1 <= cid <= self.connectors:
             return "unknown connector " + str(cid)
-        p = self._ports[cid - 1]
+        p = self.ports[cid - 1]
         ev = p.ev
         if cmd == "fault":
             # The fault stops the EV drawing at the next poll; the core decides
@@ -226,7 +204,7 @@ class SimBoard:
     def meter_state(self):
         """The meter registers, to persist: {"1": [wh, remainder], ...}."""
         st = {}
-        for cid, p in enumerate(self._ports, 1):
+        for cid, p in enumerate(self.ports, 1):
             st[str(cid)] = [p.meter.reg.wh, p.meter.reg.rem]
         return st
 
@@ -236,7 +214,7 @@ class SimBoard:
         Returns True if every connector's register was restored.
         """
         ok = True
-        for cid, p in enumerate(self._ports, 1):
+        for cid, p in enumerate(self.ports, 1):
             v = state.get(str(cid)) if isinstance(state, dict) else None
             if isinstance(v, (list, tuple)) and len(v) == 2 and valid_energy(v[0], v[1]):
                 p.meter.reg.wh = v[0]

@@ -13,6 +13,9 @@ except ImportError:  # CPython: const() is just the value.
         return x
 
 MICROPYTHON = sys.implementation.name in ("micropython", "circuitpython")
+# CircuitPython: asyncio is Adafruit's library and sockets come from
+# socketpool, so streams go through evse.cpsocket (open_connection below).
+CIRCUITPYTHON = sys.implementation.name == "circuitpython"
 
 # MicroPython's ticks wrap at 2**30 ms (~12.4 days). CPython emulates the
 # same wrap so host tests exercise the wrap-around paths too.
@@ -32,11 +35,59 @@ def ticks_diff(a, b):
     return d - TICKS_PERIOD if d >= _TICKS_HALF else d
 
 
-if hasattr(time, "ticks_ms"):
-    ticks_ms = time.ticks_ms  # type: ignore[attr-defined]
-else:
-    def ticks_ms():
-        return int(time.monotonic() * 1000) & _TICKS_MAX
+def _extend(raw, period):
+    """A 2**30-wrapping tick function over `raw()`, a ms counter that wraps
+    at `period` (a power of two below 2**30). It adds up the steps between
+    calls, so it must be called at least once per `period` (the runtime
+    calls it every few seconds; CircuitPython's period is 6.2 days)."""
+    mask = period - 1
+    st = [raw(), 0]  # raw value at the last call, our tick then
+    st[1] = st[0] & _TICKS_MAX
+
+    def ticks():
+        r = raw()
+        st[1] = (st[1] + ((r - st[0]) & mask)) & _TICKS_MAX
+        st[0] = r
+        return st[1]
+
+    return ticks
+
+
+def make_ticks(tm, sup=None):
+    """The best ms tick source of a platform: MicroPython's time.ticks_ms;
+    CircuitPython's supervisor.ticks_ms (wraps at 2**29, extended to 2**30;
+    a small int, so no allocation per call); time.monotonic_ns (exact, a
+    big int on boards); float time.monotonic() last (on CircuitPython a
+    float loses whole ms after about 1.2 hours of uptime)."""
+    if hasattr(tm, "ticks_ms"):
+        return tm.ticks_ms
+    if sup is not None and hasattr(sup, "ticks_ms"):
+        return _extend(sup.ticks_ms, 1 << 29)
+    if hasattr(tm, "monotonic_ns"):
+        return lambda: (tm.monotonic_ns() // 1000000) & _TICKS_MAX
+    return lambda: int(tm.monotonic() * 1000) & _TICKS_MAX
+
+
+def _supervisor():
+    try:
+        import supervisor  # CircuitPython only
+
+        return supervisor
+    except ImportError:
+        return None
+
+
+ticks_ms = make_ticks(time, _supervisor() if CIRCUITPYTHON else None)
+
+
+def sleep_ms(ms):
+    """Block for `ms` milliseconds (CircuitPython has no time.sleep_ms)."""
+    f = getattr(time, "sleep_ms", None)
+    if f is not None:
+        f(ms)
+    else:
+        time.sleep(ms / 1000)
+
 
 # Seconds between the platform epoch and 1970-01-01 (ESP32 counts from 2000).
 try:
@@ -88,5 +139,24 @@ def hexlify(data):
 
 
 def sha256(data):
+    """SHA-256 digest; CircuitPython's hashlib has only new(name, data)."""
     import hashlib
-    return hashlib.sha256(data).digest()
+    f = getattr(hashlib, "sha256", None)
+    if f is not None:
+        return f(data).digest()
+    return hashlib.new("sha256", data).digest()
+
+
+async def open_connection(host, port, ssl=None, server_hostname=None):
+    """(reader, writer) of a TCP (`ssl` context or True: TLS) stream:
+    asyncio's streams, or on CircuitPython the socketpool transport
+    (evse.cpsocket), whose asyncio library has no usable streams."""
+    if CIRCUITPYTHON:
+        from evse.cpsocket import open_connection as opener
+    else:
+        import asyncio
+
+        opener = asyncio.open_connection
+    if ssl:
+        return await opener(host, port, ssl=ssl, server_hostname=server_hostname)
+    return await opener(host, port)
