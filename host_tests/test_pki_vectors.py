@@ -118,7 +118,10 @@ def test_rfc6979_deterministic_signatures():
         assert ecdsa.verify(pub, digest, want)
 
 
-@pytest.mark.parametrize("bad", [b"\x04" + bytes(64), b"\x05" + bytes(64), b"\x04" + b"\xff" * 64, b"", b"\x02" + bytes(31)])
+BAD_POINTS = [b"\x04" + bytes(64), b"\x05" + bytes(64), b"\x04" + b"\xff" * 64, b"", b"\x02" + bytes(31)]
+
+
+@pytest.mark.parametrize("bad", BAD_POINTS)
 def test_bad_points_refused(bad):
     with pytest.raises(ValueError):
         p256.decode_point(bad)

@@ -61,12 +61,12 @@ def validate(chain, roots, now, backend=None):
         why = _usable(cert, now)
         if why:
             return why
+        if i > 0 and not cert.self_issued():
+            below += 1  # an intermediate between the next issuer and the leaf
         if i + 1 < len(chain):
             why = _issued(cert, chain[i + 1], below, backend)
             if why:
                 return why
-        if i > 0 and not cert.self_issued():
-            below += 1
     top = chain[-1]
     for root in roots:
         if root.der == top.der:

@@ -156,6 +156,17 @@ def decode_oid(buf, s, e):
     return ".".join(str(a) for a in arcs)
 
 
+def bit_length(v):
+    """int.bit_length() for v >= 0 (MicroPython ints lack the method)."""
+    h = "%x" % v
+    n = (len(h) - 1) * 4
+    top = int(h[0], 16)
+    while top:
+        n += 1
+        top >>= 1
+    return n
+
+
 # Writing.
 
 def tlv(tag, content):
@@ -163,7 +174,7 @@ def tlv(tag, content):
     if n < 0x80:
         head = bytes((tag, n))
     else:
-        ln = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        ln = n.to_bytes((bit_length(n) + 7) // 8, "big")
         head = bytes((tag, 0x80 | len(ln))) + ln
     return head + bytes(content)
 
@@ -178,7 +189,7 @@ def set_of(*parts):
 
 
 def integer(v):
-    n = (v.bit_length() + 8) // 8 if v >= 0 else ((-v - 1).bit_length() + 8) // 8
+    n = (bit_length(v) + 8) // 8 if v >= 0 else (bit_length(-v - 1) + 8) // 8
     if v < 0:
         v += 1 << (8 * n)
     return tlv(INTEGER, v.to_bytes(n, "big"))

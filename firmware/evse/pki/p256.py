@@ -99,7 +99,7 @@ def mul(k, pt=G):
     additions, which keeps the one field inversion at the end."""
     k %= N
     acc = _INF
-    for i in range(k.bit_length() - 1, -1, -1):
+    for i in range(255, -1, -1):  # every scalar is below N < 2**256
         acc = _double(acc)
         if k >> i & 1:
             acc = _add_affine(acc, pt)
@@ -112,7 +112,7 @@ def mul_add(u1, u2, q):
     gq = to_affine(_add_affine((GX, GY, 1), q))
     pts = (None, G, q, gq)
     acc = _INF
-    for i in range(max(u1.bit_length(), u2.bit_length()) - 1, -1, -1):
+    for i in range(255, -1, -1):
         acc = _double(acc)
         w = (u1 >> i & 1) | (u2 >> i & 1) << 1
         if w:

@@ -42,7 +42,7 @@ def _b64(body):
         if not (c.isalpha() or c.isdigit() or c in "+/="):
             raise ValueError("pem: bad base64") from None
     try:
-        der = binascii.a2b_base64(data)
+        der = binascii.a2b_base64(data.encode())
     except Exception:  # binascii.Error is a ValueError on CPython only
         raise ValueError("pem: bad base64") from None
     if not der:

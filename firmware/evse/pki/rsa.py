@@ -3,6 +3,7 @@
 The expected encoded message is rebuilt and compared byte for byte
 (EMSA-PKCS1-v1_5, section 9.2), so no padding or ASN.1 parser is involved.
 """
+from evse.pki.der import bit_length
 
 # DER DigestInfo prefixes (RFC 8017 section 9.2, note 1), NULL parameters included.
 _PREFIX = {
@@ -16,7 +17,7 @@ def verify(n, e, digest, sig, alg="SHA256"):
     """True when `sig` is the PKCS#1 v1.5 signature of `digest` (made with
     hash `alg`) under public key (n, e); False otherwise."""
     prefix = _PREFIX.get(alg)
-    k = (n.bit_length() + 7) // 8
+    k = (bit_length(n) + 7) // 8
     sig = bytes(sig)
     if prefix is None or len(sig) != k or len(prefix) + len(digest) + 11 > k:
         return False

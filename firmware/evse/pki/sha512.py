@@ -26,7 +26,7 @@ def _k():
 
 def _icbrt(v):
     # Integer cube root (floor) by Newton's method.
-    x = 1 << ((v.bit_length() + 2) // 3)
+    x = 1 << 70  # above every root we need (primes < 410): Newton descends
     while True:
         y = (2 * x + v // (x * x)) // 3
         if y >= x:
@@ -37,7 +37,7 @@ def _icbrt(v):
 def _isqrt_frac(p):
     # First 64 bits of the fractional part of sqrt(p) (initial hash values).
     v = p << 128
-    x = 1 << ((v.bit_length() + 1) // 2)
+    x = 1 << 70
     while True:
         y = (x + v // x) // 2
         if y >= x:

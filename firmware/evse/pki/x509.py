@@ -174,7 +174,7 @@ class Certificate:
 
     def key_size(self):
         if self.key_type == "rsa":
-            return self.key[0].bit_length()
+            return D.bit_length(self.key[0])
         return 256 if self.key_type == "ec" else 0
 
 
@@ -294,7 +294,7 @@ def days_from_civil(y, m, d):
 
 def load_all(data):
     """Certificates from PEM text (every CERTIFICATE block) or one DER blob."""
-    if isinstance(data, str) or bytes(data[:11]) == b"-----BEGIN ":
+    if isinstance(data, str) or b"-----BEGIN " in bytes(data):
         from evse.pki import pem
         return [Certificate(b) for _, b in pem.decode_all(data, "CERTIFICATE")]
     return [Certificate(data)]
