@@ -11,11 +11,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-_HASHES = {"SHA256": hashes.SHA256, "SHA384": hashes.SHA384, "SHA512": hashes.SHA512}
+_HASHES: dict[str, hashes.HashAlgorithm] = {"SHA256": hashes.SHA256(), "SHA384": hashes.SHA384(),
+                                            "SHA512": hashes.SHA512()}
 
 
 def _prehashed(digest: bytes) -> Prehashed:
-    return Prehashed({32: hashes.SHA256(), 48: hashes.SHA384(), 64: hashes.SHA512()}[len(digest)])
+    return Prehashed(_HASHES[{32: "SHA256", 48: "SHA384", 64: "SHA512"}[len(digest)]])
 
 
 class Host:
@@ -41,7 +42,7 @@ class Host:
     def rsa_verify(self, key: tuple[int, int], digest: bytes, sig: bytes, alg: str = "SHA256") -> bool:
         pub = rsa.RSAPublicNumbers(key[1], key[0]).public_key()
         try:
-            pub.verify(bytes(sig), digest, padding.PKCS1v15(), Prehashed(_HASHES[alg]()))
+            pub.verify(bytes(sig), digest, padding.PKCS1v15(), Prehashed(_HASHES[alg]))
         except (InvalidSignature, ValueError):
             return False
         return True
