@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import collections
 import itertools
 import json
 import logging
@@ -112,13 +113,14 @@ class Csms:
 
     def __init__(self, tags: dict[str, str] | None = None, heartbeat: int = 60,
                  boot_statuses: list[str] | None = None, passwords: dict[str, str] | None = None,
-                 echo: Callable[[str], None] | None = None) -> None:
+                 echo: Callable[[str], None] | None = None, log_max: int | None = None) -> None:
         self.tags = dict(tags or {})
         self.heartbeat = heartbeat
         self.boot_plan = list(boot_statuses or [])
         self.passwords = passwords
         self.echo = echo
-        self.log: list[dict[str, Any]] = []
+        # Unbounded for tests; long runs (fleets, make sim) keep the last `log_max` frames.
+        self.log: Any = [] if log_max is None else collections.deque(maxlen=log_max)
         self.stations: dict[str, CsmsChargePoint] = {}
         self.tx_ids = itertools.count(1)
         self.server: Any = None
@@ -196,16 +198,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--port", type=int, default=9000)
     ap.add_argument("--tags", default="04A2B3C4,CAFE01", help="comma separated accepted idTags")
     ap.add_argument("--heartbeat", type=int, default=60)
+    ap.add_argument("--log", metavar="FILE", help="frame log to FILE instead of stderr")
+    ap.add_argument("--quiet", action="store_true", help="no frame log (fleets: only the listening line)")
+    ap.add_argument("--log-max", type=int, default=10000, help="frames kept in memory")
     a = ap.parse_args(argv)
+    out = open(a.log, "a", buffering=1) if a.log else sys.stderr
 
     def echo(line: str) -> None:
-        print(time.strftime("%H:%M:%S"), "CSMS", line, file=sys.stderr, flush=True)
+        print(time.strftime("%H:%M:%S"), "CSMS", line, file=out, flush=True)
 
     async def run() -> None:
         csms = Csms(tags={t: "Accepted" for t in a.tags.split(",") if t},
-                    heartbeat=a.heartbeat, echo=echo)
+                    heartbeat=a.heartbeat, echo=None if a.quiet else echo, log_max=a.log_max)
         port = await csms.start(a.host, a.port)
-        echo(f"listening on ws://{a.host}:{port}/")
+        print(f"listening on ws://{a.host}:{port}/", file=sys.stderr, flush=True)
         await asyncio.Future()
 
     try:

@@ -1,12 +1,18 @@
 """`make sim`: the development CSMS and a simulated station in one terminal.
 
-Type simulator commands (help, plug, card 04A2B3C4, status, quit...). Both
-sides log to the terminal. `make sim SIM_URL=ws://host:port/path` skips the
-bundled CSMS and points the station at another one.
+    tools/devsim.py [URL] [--verbose] [--http PORT] [--csms-log FILE|-] [--id CP001]
+
+Type simulator commands (help, plug, card 04A2B3C4, status, quit...). The
+terminal shows the station's side, one line per message; the bundled CSMS
+writes its own log to .sim/csms.log (`--csms-log -` puts it on the terminal).
+A web dashboard is served on localhost (port printed at start). With a URL
+(`make sim SIM_URL=ws://host:port/path`) the bundled CSMS is not started.
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
 import sys
 import threading
 import time
@@ -14,16 +20,23 @@ import time
 import csms as csms_mod
 import sim as sim_mod
 
+TAGS = {"04A2B3C4": "Accepted", "CAFE01": "Accepted", "BLOCKED1": "Blocked"}
 
-def start_csms(port: int = 0) -> int:
+
+def start_csms(port: int = 0, log_path: str | None = None) -> int:
+    """The bundled CSMS in a thread; its log goes to `log_path` ("-": stderr, None: nowhere)."""
     ready: list[int] = []
+    out = sys.stderr if log_path == "-" else None
+    if log_path and log_path != "-":
+        os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
+        out = open(log_path, "a", buffering=1)
 
     def echo(line: str) -> None:
-        sys.stderr.write(f"{time.strftime('%H:%M:%S')} CSMS  {line}\n")
+        if out is not None:
+            out.write(f"{time.strftime('%H:%M:%S')} CSMS  {line}\n")
 
     async def serve() -> None:
-        c = csms_mod.Csms(tags={"04A2B3C4": "Accepted", "CAFE01": "Accepted", "BLOCKED1": "Blocked"},
-                          heartbeat=30, echo=echo)
+        c = csms_mod.Csms(tags=TAGS, heartbeat=30, echo=echo, log_max=1000)
         ready.append(await c.start("127.0.0.1", port))
         await asyncio.Future()
 
@@ -33,12 +46,27 @@ def start_csms(port: int = 0) -> int:
     return ready[0]
 
 
-def main() -> None:
-    url = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] else ""
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description="bundled CSMS + one simulated station (make sim)")
+    ap.add_argument("url", nargs="?", default="", help="an external CSMS instead of the bundled one")
+    ap.add_argument("--id", default="CP001")
+    ap.add_argument("--http", type=int, default=8180, metavar="PORT", help="dashboard port (default 8180)")
+    ap.add_argument("--verbose", action="store_true", help="full payloads")
+    ap.add_argument("--csms-log", default=os.path.join(sim_mod.ROOT, ".sim", "csms.log"), metavar="FILE",
+                    help="the bundled CSMS's log ('-': this terminal)")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parse_args(argv)
+    url = a.url
     if not url:
-        url = f"ws://127.0.0.1:{start_csms()}/ocpp"
-    print(f"station CP001 -> {url}\n{sim_mod.HELP}", file=sys.stderr)
-    sim_mod.main(["--url", url, "--id", "CP001"])
+        url = f"ws://127.0.0.1:{start_csms(log_path=a.csms_log)}/ocpp"
+        where = "this terminal" if a.csms_log == "-" else a.csms_log
+        print(f"bundled CSMS at {url}, its log: {where}; accepted cards: 04A2B3C4 CAFE01", file=sys.stderr)
+    print(f"station {a.id} -> {url}\n{sim_mod.HELP}", file=sys.stderr)
+    args = ["--url", url, "--id", a.id, "--http", str(a.http)]
+    sim_mod.main(args + (["--verbose"] if a.verbose else []))
 
 
 if __name__ == "__main__":

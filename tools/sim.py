@@ -2,11 +2,14 @@
 
   .venv/bin/python tools/sim.py --url ws://HOST:PORT/PATH --id CP001 [--data DIR]
                                 [--set KEY=VALUE ...] [--password SECRET] [--json]
+                                [--http PORT] [--verbose] [--no-color]
+  .venv/bin/python tools/sim.py --fleet N [--url ...] [--scenario FILE]   (tools/fleet.py)
 
-Connects to <url>/<id>. Commands on stdin, one per line (see HELP). Logs
-to stderr; with --json one JSON object per event on stdout. A reboot
-(command, Reset) restarts the core in-process from --data; SIGKILL is a
-power cut.
+Connects to <url>/<id>. Commands on stdin, one per line (see --help). Logs
+one line per OCPP message to stderr (tools/simview.py); with --json one JSON
+object per event on stdout; with --http a web dashboard (tools/simweb.py).
+A reboot (command, Reset) restarts the core in-process from --data; SIGKILL
+is a power cut.
 """
 from __future__ import annotations
 
@@ -29,8 +32,25 @@ from evse.runtime import Runtime  # noqa: E402
 from evse.station import Station  # noqa: E402
 from evse.storage import FileStorage  # noqa: E402
 
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from simstate import security_profile, snapshot  # noqa: E402
+from simview import Pairing, TermView, summary  # noqa: E402
+
 HELP = ("commands: plug [C] | unplug [C] | card IDTAG | ev-suspend [C] | ev-resume [C] | "
         "fault [C] ERRORCODE | clear [C] | status | reboot | quit")
+COMMANDS = (
+    ("plug [C]", "an EV plugs into connector C (default 1)"),
+    ("unplug [C]", "the EV leaves connector C"),
+    ("card IDTAG", "an RFID card is presented to the reader"),
+    ("ev-suspend [C]", "the EV stops drawing current (SuspendedEV)"),
+    ("ev-resume [C]", "the EV draws current again"),
+    ("fault [C] ERRORCODE", "a hardware fault, e.g. GroundFailure, on connector C"),
+    ("clear [C]", "the fault on connector C clears"),
+    ("status", "per connector: OCPP status, transaction, current limit, power, energy"),
+    ("reboot", "soft reboot of the core (stops transactions, reason Reboot)"),
+    ("help", "list these commands"),
+    ("quit", "stop the simulator (also end of stdin)"),
+)
 
 
 class Sim:
@@ -44,14 +64,22 @@ class Sim:
         self.runtime: Runtime | None = None
         self.quit = False
         self.out_lock = threading.Lock()
+        self.pairing = Pairing()
+        self.view = TermView(sys.stderr, color=False if args.no_color else None, verbose=args.verbose,
+                             ident=args.id)
+        self.web: Any = None  # simweb.Dashboard with --http
 
     # -- output --
     def emit(self, ev: dict[str, Any]) -> None:
+        self.pairing.annotate(ev)
         if self.args.json:
             with self.out_lock:
                 sys.stdout.write(json.dumps(ev) + "\n")
                 sys.stdout.flush()
-        self.log("info", _readable(ev))
+        if not self.args.quiet:
+            self.view.show(ev)
+        if self.web is not None:
+            self.web.publish(dict(ev, summary=summary(ev)) if "type" in ev else ev)
 
     def log(self, level: str, text: str) -> None:
         if self.args.quiet:
@@ -77,7 +105,7 @@ class Sim:
         elif cmd == "status":
             self.emit(self.status())
         elif cmd in ("help", "?"):
-            self.log("info", HELP)
+            self.log("info", "commands:\n" + "\n".join(f"  {c:<20} {d}" for c, d in COMMANDS))
         elif cmd in ("plug", "unplug", "card", "ev-suspend", "ev-resume", "fault", "clear"):
             err = self.board.command(cmd, rest)
             if err:
@@ -90,23 +118,28 @@ class Sim:
             self.runtime.poke()  # the core polls the board on its next tick
 
     def status(self) -> dict[str, Any]:
-        st = self.station
-        ev: dict[str, Any] = {"event": "status", "connected": bool(st and st.online),
-                              "registration": st.registration if st else None, "connectors": []}
-        if st is not None:
-            for c in st.connectors:
-                row: dict[str, Any] = {"connectorId": c.id, "status": c.status, "errorCode": c.error}
-                if c.id:
-                    tx = c.tx
-                    row["transactionId"] = tx.tx_id if tx else None
-                    row["idTag"] = tx.id_tag if tx else None
-                    row["limitA"] = c.offered_da / 10
-                    row["energyWh"] = self.board.meter(c.id)[0]
-                    row["ev"] = self.board.ev_state(c.id)
-                    if c.reservation is not None:
-                        row["reservation"] = c.reservation
-                ev["connectors"].append(row)
+        ev = snapshot(self.station, getattr(self, "board", None), schedule=False)
+        return dict(ev, event="status")
+
+    def web_state(self) -> dict[str, Any]:
+        """What the dashboard shows: the snapshot with schedules, plus the link."""
+        ev = snapshot(self.station, self.board)
+        ev.update(id=self.args.id, url=self.args.url, time=time.time())
+        if self.station is not None:
+            ev["securityProfile"] = security_profile(self.station, self.args.url, self.args.password)
         return ev
+
+    async def _start_web(self) -> None:
+        from simweb import Dashboard
+        self.web = Dashboard(self.web_state, self.command)
+        try:
+            port = await self.web.start(self.args.http)
+        except OSError as e:  # port taken: any free one
+            self.log("warn", f"port {self.args.http}: {e.strerror}; using a free port")
+            port = await self.web.start(0)
+        url = f"http://127.0.0.1:{port}/"
+        sys.stderr.write(f"dashboard: {url}\n")
+        self.emit({"event": "dashboard", "url": url})
 
     # -- main loop --
     async def run(self) -> None:
@@ -117,6 +150,8 @@ class Sim:
         self.board = SimBoard(serial=self.args.id, overrides=self.seeds)
         self._load_meter()
         asyncio.ensure_future(self._save_meter_loop())
+        if self.args.http is not None:
+            await self._start_web()
         while not self.quit:
             st = Station(board=self.board, clock=self.clock, storage=FileStorage(self.data),
                          log=self.log, trace=self.emit)
@@ -153,28 +188,41 @@ class Sim:
         loop.call_soon_threadsafe(self.command, "quit")
 
 
-def _readable(ev: dict[str, Any]) -> str:
-    if ev.get("event") in ("sent", "received"):
-        arrow = ">>" if ev["event"] == "sent" else "<<"
-        return f"{arrow} {ev.get('type')} {ev.get('action') or ''} {json.dumps(ev.get('payload'))}"
-    return json.dumps(ev)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description="OCPP 1.6-J station simulator")
-    ap.add_argument("--url", required=True, help="CSMS endpoint; the station id is appended")
-    ap.add_argument("--id", default="CP001")
+    """The whole command line, in one place: add new flags here."""
+    epilog = "stdin commands:\n" + "\n".join(f"  {c:<22} {d}" for c, d in COMMANDS)
+    ap = argparse.ArgumentParser(description="OCPP 1.6-J station simulator", epilog=epilog,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", help="CSMS endpoint; the station id is appended (required but with --fleet)")
+    ap.add_argument("--id", default="CP001", help="charge point identity (default CP001)")
     ap.add_argument("--data", help="the station's flash (default .sim/<id>)")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="seed a configuration key (repeatable)")
     ap.add_argument("--password", help="AuthorizationKey (security profile 1)")
     ap.add_argument("--json", action="store_true", help="JSON event lines on stdout")
     ap.add_argument("--quiet", action="store_true", help="no log on stderr")
-    return ap.parse_args(argv)
+    ap.add_argument("--verbose", action="store_true", help="full payloads under each message line")
+    ap.add_argument("--no-color", action="store_true", help="no ANSI colour (also NO_COLOR=1)")
+    ap.add_argument("--http", type=int, metavar="PORT", help="serve the web dashboard on localhost:PORT (0: any)")
+    ap.add_argument("--fleet", type=int, metavar="N", help="run N virtual stations (tools/fleet.py)")
+    ap.add_argument("--scenario", metavar="FILE", help="fleet scenario JSON (docs/SIMULATOR.md)")
+    ap.add_argument("--prefix", help="fleet identities <prefix>0001... (default from the scenario)")
+    ap.add_argument("--duration", type=float, metavar="S", help="fleet run time in seconds")
+    ap.add_argument("--csv", metavar="FILE", help="fleet per-second report as CSV")
+    args = ap.parse_args(argv)
+    if not args.url and not args.fleet:
+        ap.error("--url is required")
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     try:
-        asyncio.run(Sim(parse_args(argv)).run())
+        if args.fleet:
+            import fleet
+            fleet.run_from_args(args)
+        else:
+            asyncio.run(Sim(args).run())
     except KeyboardInterrupt:
         pass
 

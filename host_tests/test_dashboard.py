@@ -1,0 +1,89 @@
+"""The web dashboard end to end in headless Chromium: tools/sim.py --http against the dev CSMS.
+
+Load the page, press plug, swipe a card, see Charging and the message log; a
+screenshot is kept in host_tests/artifacts/. Skipped only where no Chromium exists.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import urllib.request
+
+import pytest
+
+from live import CsmsThread, SimProcess
+
+ART = os.path.join(os.path.dirname(os.path.abspath(__file__)), "artifacts")
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _chromium() -> str:
+    path = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium") or ""
+    if not path:
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt install chromium): browser test not run")
+    return path
+
+
+@pytest.fixture
+def sim(tmp_path):
+    csms = CsmsThread(tags={"04A2B3C4": "Accepted"})
+    s = SimProcess(csms.url, "DASH1", str(tmp_path), "--http", "0", "--set", "MeterValueSampleInterval=1")
+    try:
+        url = s.wait_event(lambda e: e.get("event") == "dashboard", timeout=10)["url"]
+        s.wait_event(lambda e: e.get("event") == "sent" and e.get("action") == "StatusNotification", timeout=10)
+        yield url, csms, s
+    finally:
+        s.quit()
+        csms.stop()
+
+
+def test_state_endpoint_and_static_files(sim):
+    url, _, _ = sim
+    state = json.load(urllib.request.urlopen(url + "state", timeout=5))
+    assert state["id"] == "DASH1" and state["connected"] and state["registration"] == "Accepted"
+    c1 = state["connectors"][1]
+    assert c1["status"] == "Available" and c1["schedule"]["status"] in ("Accepted", "Rejected")
+    assert state["securityProfile"] == 0 and state["localListVersion"] == 0
+    for name, ctype in (("", "text/html"), ("app.js", "text/javascript"), ("style.css", "text/css")):
+        with urllib.request.urlopen(url + name, timeout=5) as r:
+            assert r.headers["Content-Type"].startswith(ctype)
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(url + "../sim.py", timeout=5)
+
+
+def test_browser_plug_card_charging(sim):
+    exe = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    url, csms, proc = sim
+    os.makedirs(ART, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(url)
+            card = page.locator('.connector[data-id="1"] .status')
+            card.filter(has_text="Available").wait_for(timeout=10000)
+            page.click("#btn-plug")
+            card.filter(has_text="Preparing").wait_for(timeout=10000)
+            page.fill("#card-input", "04A2B3C4")
+            page.click("#btn-card")
+            card.filter(has_text="Charging").wait_for(timeout=10000)
+            log = page.locator("#log tbody tr")
+            log.filter(has_text="StartTransaction").first.wait_for(timeout=5000)
+            log.filter(has_text="MeterValues").first.wait_for(timeout=5000)
+            # The filter hides what does not match, the payload opens on click.
+            page.fill("#log-filter", "authorize")
+            assert page.locator("#log tbody tr:visible").count() >= 1
+            assert all("uthorize" in t for t in page.locator("#log tbody tr:visible").all_inner_texts())
+            page.fill("#log-filter", "")
+            page.wait_for_function("document.querySelector('.connector dd') !== null")
+            page.screenshot(path=os.path.join(ART, "dashboard.png"), full_page=True)
+        finally:
+            browser.close()
+    start = csms.wait_call("StartTransaction", cp_id="DASH1")[0]
+    assert start["idTag"] == "04A2B3C4"
+    assert any(e.get("event") == "sent" and e.get("action") == "StartTransaction" for e in proc.events)

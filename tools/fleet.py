@@ -1,0 +1,349 @@
+"""Fleet mode: N virtual stations in one process and one event loop.
+
+    tools/sim.py --fleet 1000 [--url ws://host:port/path] [--scenario FILE] [--duration S] [--csv FILE]
+
+Each station has its own core (`Station`), board, clock, identity
+(<prefix>0001...) and data folder, and its own `Runtime`, so the
+connection code is the firmware's. A driver per station follows the scenario
+(arrivals, session lengths, cards, offline periods, power cuts; format in
+docs/SIMULATOR.md). Without --url the bundled CSMS runs in its own process.
+Every second a report line; at the end a summary and a CSV (fleetstats.py).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for _p in (os.path.join(ROOT, "firmware"), ROOT, os.path.join(ROOT, "tools")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+from boards.sim.board import SimBoard  # noqa: E402
+from evse.clock import SystemClock  # noqa: E402
+from evse.runtime import Runtime  # noqa: E402
+from evse.station import Station  # noqa: E402
+from evse.storage import FileStorage  # noqa: E402
+from fleetstats import Stats, cpu_seconds, print_summary, rss_bytes  # noqa: E402
+from simstate import snapshot  # noqa: E402
+
+DEFAULTS: dict[str, Any] = {
+    "prefix": "FLEET", "stations": 10, "duration_s": 60, "ramp_s": 10, "seed": 1,
+    "meter_interval_s": 10, "heartbeat_s": 60, "config": {},
+    "cards": [], "card_pool": 50, "invalid_share": 0.0,
+    "start_busy": 0.5, "arrivals_per_hour": 1.0, "stop_by_card": 0.5,
+    "session_minutes": {"dist": "lognormal", "median": 30, "sigma": 0.6, "min": 1, "max": 240},
+    "offline": {"per_hour": 0.0, "seconds": [5, 60]},
+    "power_cut": {"per_hour": 0.0, "seconds": [2, 10]},
+    "ev": {"max_a": 32, "battery_kwh": 60, "soc": [10, 80]},
+}
+
+
+def load_scenario(path: str | None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults, then the JSON file, then command-line overrides; unknown keys are an error."""
+    sc = json.loads(json.dumps(DEFAULTS))
+    layers = []
+    if path:
+        with open(path) as f:
+            layers.append(json.load(f))
+    layers.append({k: v for k, v in (overrides or {}).items() if v is not None})
+    for layer in layers:
+        for k, v in layer.items():
+            if k.startswith("_"):
+                continue  # comments
+            if k not in DEFAULTS:
+                raise ValueError(f"scenario: unknown key {k!r}")
+            sc[k] = dict(sc[k], **v) if isinstance(sc[k], dict) and k != "config" else v
+    if not sc["cards"]:
+        sc["cards"] = [f"CARD{i:04d}" for i in range(1, int(sc["card_pool"]) + 1)]
+    return sc
+
+
+def sample_s(spec: dict[str, Any], rng: random.Random) -> float:
+    """A session length in seconds from {"dist": fixed|uniform|lognormal|exponential, ...} (minutes)."""
+    d = spec.get("dist", "fixed")
+    if d == "fixed":
+        m = float(spec["value"])
+    elif d == "uniform":
+        m = rng.uniform(spec["min"], spec["max"])
+    elif d == "lognormal":
+        m = rng.lognormvariate(math.log(spec["median"]), spec.get("sigma", 0.5))
+    elif d == "exponential":
+        m = rng.expovariate(1 / spec["mean"])
+    else:
+        raise ValueError("session_minutes: unknown dist " + str(d))
+    return 60 * max(spec.get("min", 0), min(spec.get("max", m), m))
+
+
+def _poisson_wait(per_hour: float, rng: random.Random) -> float:
+    return rng.expovariate(per_hour / 3600) if per_hour > 0 else math.inf
+
+
+class FleetRuntime(Runtime):
+    """The firmware Runtime, plus a switch that keeps the network away (offline periods)."""
+
+    offline_until = 0.0
+
+    async def _session(self) -> None:
+        left = self.offline_until - time.monotonic()
+        if left > 0:
+            await self._sleep_ms(int(left * 1000))
+            return
+        await super()._session()
+
+    def go_offline(self, seconds: float) -> None:
+        self.offline_until = time.monotonic() + seconds
+        if self.conn is not None:
+            asyncio.ensure_future(self.conn.close())
+
+
+class Member:
+    """One virtual station: core, runtime, board, and the driver that uses it."""
+
+    def __init__(self, fleet: "Fleet", n: int) -> None:
+        self.fleet, sc = fleet, fleet.sc
+        self.ident = f"{sc['prefix']}{n:04d}"
+        self.rng = random.Random(f"{sc['seed']}-{n}")
+        ev = sc["ev"]
+        self.board = SimBoard(serial=self.ident, overrides=fleet.seeds, ev_max_da=int(ev["max_a"] * 10),
+                              battery_wh=int(ev["battery_kwh"] * 1000), soc=self.rng.randint(*ev["soc"]))
+        self.clock = SystemClock()
+        self.data = os.path.join(fleet.data, self.ident)
+        self.station: Any = None
+        self.runtime: Any = None
+        self.online = False
+        self.connects = 0
+        self.pending: dict[str, tuple[str, float]] = {}
+        self.sessions = 0
+
+    # -- the core --
+    def _build(self) -> None:
+        st = Station(board=self.board, clock=self.clock, storage=FileStorage(self.data),
+                     log=self._log, trace=self._trace)
+        acc = self.fleet.stats
+        for name in ("receive", "tick", "connected", "disconnected"):
+            setattr(st, name, _timed(getattr(st, name), acc))
+        self.station = st
+        self.runtime = FleetRuntime(st, self.fleet.url, self.ident, backoff_ms=(1000, 30000))
+
+    def _log(self, level: str, text: str) -> None:
+        if level in ("error", "security") and len(self.fleet.core_errors) < 20:
+            self.fleet.core_errors.append(f"{self.ident} {level} {text}")
+        if "timed out" in text:
+            self.fleet.stats.timeouts += 1
+
+    def _trace(self, ev: dict[str, Any]) -> None:
+        s, kind = self.fleet.stats, ev["event"]
+        if kind == "sent":
+            s.sent += 1
+            if ev["type"] == "CALL":
+                if len(self.pending) > 8:
+                    self.pending.clear()
+                self.pending[ev["id"]] = (ev["action"], time.perf_counter())
+            elif ev["type"] == "CALLERROR":
+                s.callerrors_sent += 1
+        elif kind == "received":
+            s.recv += 1
+            if ev["type"] == "CALLERROR":
+                s.callerrors_recv += 1
+            if ev["type"] != "CALL":
+                p = self.pending.pop(ev["id"], None)
+                if p is not None:
+                    s.latency(p[0], (time.perf_counter() - p[1]) * 1000)
+        elif kind == "connected":
+            self.online = True
+            s.connected += 1
+            self.connects += 1
+            if self.connects > 1:
+                s.reconnects += 1
+        elif kind == "disconnected" and self.online:
+            self.online = False
+            s.connected -= 1
+
+    async def life(self) -> None:
+        """Boot, run; a reboot builds a new core on the same data, like the device."""
+        while not self.fleet.stopping:
+            self._build()
+            self.task = asyncio.ensure_future(self.runtime.run())
+            try:
+                await self.task
+            except asyncio.CancelledError:
+                if self.fleet.stopping:
+                    return
+                await asyncio.sleep(self.cut_s)  # power cut: dark, then a cold boot
+            if self.online:  # a cancelled session may not have reported the link loss
+                self._trace({"event": "disconnected"})
+
+    # -- the people --
+    def cmd(self, *words: str) -> None:
+        self.board.command(words[0], list(words[1:]))  # errors (e.g. already plugged) are part of life
+        if self.runtime is not None:
+            self.runtime.poke()
+
+    def _ready(self) -> bool:
+        snap = snapshot(self.station, self.board, schedule=False)
+        c = snap["connectors"][1] if len(snap["connectors"]) > 1 else {}
+        return bool(snap["connected"] and snap["registration"] == "Accepted" and c.get("status") == "Available")
+
+    async def driver(self) -> None:
+        sc, rng = self.fleet.sc, self.rng
+        wait = 0.0 if rng.random() < sc["start_busy"] else _poisson_wait(sc["arrivals_per_hour"], rng)
+        while True:
+            await asyncio.sleep(min(wait, 1e6))
+            while not self._ready():
+                await asyncio.sleep(1 + rng.random())
+            bad = rng.random() < sc["invalid_share"]
+            tag = "UNKNOWN" + self.ident[-4:] if bad else rng.choice(sc["cards"])
+            self.cmd("plug")
+            await asyncio.sleep(rng.uniform(0.5, 3))
+            self.cmd("card", tag)
+            self.sessions += 1
+            await asyncio.sleep(sample_s(sc["session_minutes"], rng))
+            if rng.random() < sc["stop_by_card"]:
+                self.cmd("card", tag)
+                await asyncio.sleep(rng.uniform(1, 5))
+            self.cmd("unplug")
+            wait = _poisson_wait(sc["arrivals_per_hour"], rng)
+
+    async def chaos(self) -> None:
+        sc, rng = self.fleet.sc, self.rng
+        off, cut = sc["offline"], sc["power_cut"]
+        while True:
+            t_off, t_cut = _poisson_wait(off["per_hour"], rng), _poisson_wait(cut["per_hour"], rng)
+            await asyncio.sleep(min(t_off, t_cut, 1e6))
+            if t_off < t_cut and self.runtime is not None:
+                self.fleet.offline_periods += 1
+                self.runtime.go_offline(rng.uniform(*off["seconds"]))
+            elif getattr(self, "task", None) is not None:
+                self.fleet.power_cuts += 1
+                self.cut_s = rng.uniform(*cut["seconds"])
+                self.task.cancel()
+
+
+def _timed(fn: Any, stats: Stats) -> Any:
+    """Counts the CPU time (not wall time: file syncs block) spent inside a core input."""
+    def run(*a: Any) -> Any:
+        t = time.thread_time()
+        try:
+            return fn(*a)
+        finally:
+            stats.core_s += time.thread_time() - t
+    return run
+
+
+class Fleet:
+    def __init__(self, sc: dict[str, Any], url: str, data: str, seeds: dict[str, str],
+                 out: Any = sys.stderr, json_out: bool = False) -> None:
+        self.sc, self.url, self.data, self.out, self.json_out = sc, url, data, out, json_out
+        self.seeds = {"MeterValueSampleInterval": str(sc["meter_interval_s"]),
+                      **{k: str(v) for k, v in sc["config"].items()}, **seeds}
+        self.stats = Stats(sc["stations"])
+        self.stopping = False
+        self.core_errors: list[str] = []
+        self.power_cuts = self.offline_periods = 0
+        self.members: list[Member] = []
+
+    async def run(self) -> dict[str, Any]:
+        sc, n = self.sc, self.sc["stations"]
+        tasks: list[asyncio.Future[Any]] = []
+        rss0 = rss_bytes()
+        t0 = time.monotonic()
+        reporter = asyncio.ensure_future(self._report())
+        for i in range(1, n + 1):
+            m = Member(self, i)
+            self.members.append(m)
+            tasks += [asyncio.ensure_future(m.life()), asyncio.ensure_future(m.driver()),
+                      asyncio.ensure_future(m.chaos())]
+            ramp = min(sc["ramp_s"], sc["duration_s"])
+            await asyncio.sleep(max(0.0, t0 + ramp * i / n - time.monotonic()))
+        rss_started = rss_bytes()
+        await asyncio.sleep(max(0.0, t0 + sc["duration_s"] - time.monotonic()))
+        reporter.cancel()
+        self._emit(self.stats.tick())
+        connected = self.stats.connected
+        self.stopping = True
+        for m in self.members:
+            if m.runtime is not None:
+                m.runtime.stop()
+        await asyncio.sleep(0.2)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return self.stats.summary({
+            "connected": connected,
+            "kb_per_station": round((rss_started - rss0) / 1024 / max(1, n), 1),
+            "sessions": sum(m.sessions for m in self.members),
+            "power_cuts": self.power_cuts, "offline_periods": self.offline_periods,
+            "core_errors": len(self.core_errors), "core_error_samples": self.core_errors[:5]})
+
+    async def _report(self) -> None:
+        while True:
+            await asyncio.sleep(1)
+            self._emit(self.stats.tick())
+
+    def _emit(self, row: dict[str, Any]) -> None:
+        if self.json_out:
+            sys.stdout.write(json.dumps(dict(row, event="fleet")) + "\n")
+            sys.stdout.flush()
+        if self.out is not None:
+            self.out.write(self.stats.line(row) + "\n")
+            self.out.flush()
+
+
+def start_csms(tags: list[str], heartbeat: int) -> tuple[subprocess.Popen[str], str]:
+    """The bundled CSMS in its own process (its own core); returns (process, url)."""
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "csms.py"), "--port", "0", "--quiet",
+                             "--heartbeat", str(heartbeat), "--log-max", "1000", "--tags", ",".join(tags)],
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    if "listening on" not in line:
+        proc.kill()
+        raise RuntimeError("bundled CSMS did not start: " + line)
+    return proc, line.split("listening on ", 1)[1].strip().rstrip("/") + "/ocpp"
+
+
+def run_from_args(args: Any) -> dict[str, Any]:
+    """`tools/sim.py --fleet N ...`: run, print the summary, write the CSV."""
+    sc = load_scenario(args.scenario, {"stations": args.fleet, "prefix": args.prefix,
+                                       "duration_s": args.duration})
+    seeds = dict(kv.split("=", 1) for kv in args.set)
+    data = args.data or tempfile.mkdtemp(prefix="fleet-")
+    csms, url = None, args.url
+    if not url:
+        csms, url = start_csms(sc["cards"], sc["heartbeat_s"])
+    out = None if args.quiet else sys.stderr
+    if out:
+        out.write(f"fleet of {sc['stations']} -> {url} for {sc['duration_s']} s, data in {data}\n")
+    fleet = Fleet(sc, url, data, seeds, out, args.json)
+    try:
+        summary = asyncio.run(fleet.run())
+    finally:
+        if csms is not None:
+            summary_cpu = cpu_seconds(csms.pid)
+            csms.terminate()
+            csms.wait(5)
+        if not args.data:
+            shutil.rmtree(data, ignore_errors=True)
+    if csms is not None:
+        summary["csms_cpu_s"] = round(summary_cpu, 2)
+    if args.csv:
+        fleet.stats.write_csv(args.csv)
+        summary["csv"] = args.csv
+    return _finish(summary, args)
+
+
+def _finish(summary: dict[str, Any], args: Any) -> dict[str, Any]:
+    if args.json:
+        sys.stdout.write(json.dumps(dict(summary, event="fleet-summary")) + "\n")
+    print_summary(summary, sys.stdout if not args.json else sys.stderr)
+    return summary
