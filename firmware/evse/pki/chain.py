@@ -8,6 +8,12 @@ from evse.pki import hashes
 from evse.pki import verify as _verify
 from evse.pki.x509 import KU_KEY_CERT_SIGN
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from evse.pki.x509 import Certificate
+
 EMPTY = "empty chain"
 EXPIRED = "expired"
 NOT_YET_VALID = "not yet valid"
@@ -51,7 +57,8 @@ def _issued(cert, issuer, below, backend):
     return None
 
 
-def validate(chain, roots, now, backend=None):
+def validate(chain: "list[Certificate]", roots: "list[Certificate]", now: int,
+             backend: "Any" = None) -> "str | None":
     """Check `chain` (leaf first, each cert issued by the next; the root may
     be included or left out) against trusted `roots` at unix time `now`."""
     if not chain:
@@ -81,7 +88,7 @@ def validate(chain, roots, now, backend=None):
     return why
 
 
-def hash_data(cert, issuer, alg="SHA256"):
+def hash_data(cert: "Certificate", issuer: "Certificate", alg: str = "SHA256") -> "dict[str, str]":
     """OCPP CertificateHashDataType of `cert`, whose issuer is `issuer` (the
     cert itself for a self-signed root)."""
     from evse.compat import hexlify

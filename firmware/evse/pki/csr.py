@@ -5,6 +5,10 @@ from evse.pki import der as D
 from evse.pki import p256
 from evse.pki.x509 import EC_KEY, OID_CN, OID_O, P256
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 ECDSA_SHA256 = "1.2.840.10045.4.3.2"
 
 
@@ -22,7 +26,8 @@ def name(cn, org=None):
     return D.seq(*rdns)
 
 
-def make_csr(d, pub, cn, org=None, backend=None):
+def make_csr(d: "Any", pub: "tuple[int, int]", cn: str, org: "str | None" = None,
+             backend: "Any" = None) -> bytes:
     """DER CertificationRequest for key (d, pub), subject CN (and O), signed
     ecdsa-with-SHA256. With a secure-element backend, d is its key handle."""
     import hashlib
@@ -31,7 +36,8 @@ def make_csr(d, pub, cn, org=None, backend=None):
     return D.seq(info, D.seq(D.oid(ECDSA_SHA256)), D.bits(sig))
 
 
-def csr_pem(d, pub, cn, org=None, backend=None):
+def csr_pem(d: "Any", pub: "tuple[int, int]", cn: str, org: "str | None" = None,
+            backend: "Any" = None) -> str:
     """The CSR as PEM text, the form OCPP SignCertificate.req carries."""
     from evse.pki import pem
     return pem.encode(make_csr(d, pub, cn, org, backend), "CERTIFICATE REQUEST")
@@ -43,13 +49,13 @@ def key_der(d, pub):
                  D.explicit(0, D.oid(P256)), D.explicit(1, D.bits(p256.encode_point(pub))))
 
 
-def key_pem(d, pub):
+def key_pem(d: int, pub: "tuple[int, int]") -> str:
     """"EC PRIVATE KEY" PEM, loadable by CPython ssl and MicroPython's mbedTLS."""
     from evse.pki import pem
     return pem.encode(key_der(d, pub), "EC PRIVATE KEY")
 
 
-def load_key(text):
+def load_key(text: "Any") -> "tuple[int, tuple[int, int]]":
     """(d, pub) from "EC PRIVATE KEY" (SEC 1) or "PRIVATE KEY" (PKCS#8) PEM;
     ValueError when malformed or not P-256."""
     from evse.pki import pem

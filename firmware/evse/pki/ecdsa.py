@@ -10,6 +10,10 @@ import hashlib
 from evse.pki import der as D
 from evse.pki import p256
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 def _z(digest):
     # SEC 1 4.1.3 step 5: the leftmost bit-length-of-n bits of the hash.
@@ -44,7 +48,7 @@ def verify_rs(pub, digest, r, s):
     return pt is not None and pt[0] % n == r
 
 
-def verify(pub, digest, sig):
+def verify(pub: "tuple[int, int]", digest: bytes, sig: bytes) -> bool:
     """True when the DER signature `sig` signs `digest`; False for any bad
     or malformed signature (it is attacker data, not a usage error)."""
     try:
@@ -80,7 +84,7 @@ def nonce(d, digest):
         v = _hmac(k, v)
 
 
-def sign(d, digest):
+def sign(d: int, digest: bytes) -> bytes:
     """DER signature of `digest` with private scalar d."""
     n = p256.N
     e = _z(digest)
@@ -94,7 +98,7 @@ def sign(d, digest):
         k = (k + 1) % n or 1  # astronomically unlikely; never reuse k
 
 
-def keygen(random_bytes=None):
+def keygen(random_bytes: "Any" = None) -> "tuple[int, tuple[int, int]]":
     """(d, (x, y)): a new key pair by rejection sampling (FIPS 186-5 A.2.2)."""
     if random_bytes is None:
         from evse.compat import random_bytes

@@ -1,9 +1,13 @@
 """Hash objects by OCPP name: hashlib where the port has it, pure Python otherwise."""
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 SIZES = {"SHA256": 32, "SHA384": 48, "SHA512": 64}
 
 
-def new(alg, data=b""):
+def new(alg: str, data: "Any" = b""):
     """A hash object with update()/digest() for "SHA256", "SHA384" or "SHA512"."""
     if alg not in SIZES:
         raise ValueError("hash: unsupported " + str(alg))
@@ -18,5 +22,5 @@ def new(alg, data=b""):
     return h
 
 
-def digest(alg, data):
+def digest(alg: str, data: "Any") -> bytes:
     return new(alg, data).digest()

@@ -19,7 +19,7 @@ def on_curve(x, y):
     return 0 <= x < P and 0 <= y < P and (y * y - x * x * x + 3 * x - B) % P == 0
 
 
-def decode_point(data):
+def decode_point(data: bytes) -> "tuple[int, int]":
     """Affine point from SEC 1 (2.3.4) bytes, uncompressed or compressed;
     ValueError when it is malformed or not on the curve."""
     data = bytes(data)

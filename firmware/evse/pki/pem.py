@@ -1,12 +1,16 @@
 """PEM (RFC 7468) text <-> DER bytes, base64 through binascii."""
 import binascii
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 _BEGIN = "-----BEGIN "
 _END = "-----END "
 _DASH = "-----"
 
 
-def decode_all(text, label=None):
+def decode_all(text: "Any", label: "str | None" = None) -> "list[tuple[str, bytes]]":
     """Every PEM block in `text` (str or bytes) as a list of (label, der);
     only blocks with `label` when given. Raises ValueError on a broken block."""
     if not isinstance(text, str):
@@ -14,7 +18,7 @@ def decode_all(text, label=None):
             text = bytes(text).decode()
         except Exception:
             raise ValueError("pem: not text") from None
-    out = []
+    out: "list[tuple[str, bytes]]" = []
     pos = 0
     while True:
         b = text.find(_BEGIN, pos)
@@ -50,7 +54,7 @@ def _b64(body):
     return der
 
 
-def decode(text, label):
+def decode(text: "Any", label: str) -> bytes:
     """DER of the first block with `label`; ValueError when there is none."""
     blocks = decode_all(text, label)
     if not blocks:
@@ -58,7 +62,7 @@ def decode(text, label):
     return blocks[0][1]
 
 
-def encode(der, label):
+def encode(der: bytes, label: str) -> str:
     """PEM text for `der`, 64 base64 characters per line."""
     lines = [_BEGIN + label + _DASH]
     der = bytes(der)

@@ -13,7 +13,7 @@ _PREFIX = {
 }
 
 
-def verify(n, e, digest, sig, alg="SHA256"):
+def verify(n: int, e: int, digest: bytes, sig: bytes, alg: str = "SHA256") -> bool:
     """True when `sig` is the PKCS#1 v1.5 signature of `digest` (made with
     hash `alg`) under public key (n, e); False otherwise."""
     prefix = _PREFIX.get(alg)

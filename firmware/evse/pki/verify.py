@@ -2,10 +2,17 @@
 from evse.pki import backend as _backend
 from evse.pki import hashes
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from evse.pki.x509 import Certificate
+
 MIN_RSA_BITS = 2048
 
 
-def verify_signature(cert, digest_or_data, signature, alg="SHA256", backend=None):
+def verify_signature(cert: "Certificate", digest_or_data: "Any", signature: bytes, alg: str = "SHA256",
+                     backend: "Any" = None) -> bool:
     """True when `signature` over the data is valid for `cert`'s key.
 
     `digest_or_data` is either a hash object already fed with the data (so a
@@ -19,7 +26,8 @@ def verify_signature(cert, digest_or_data, signature, alg="SHA256", backend=None
     return check(cert, digest, signature, alg, backend)
 
 
-def check(cert, digest, signature, alg="SHA256", backend=None):
+def check(cert: "Certificate", digest: bytes, signature: bytes, alg: str = "SHA256",
+          backend: "Any" = None) -> bool:
     """True when `signature` signs `digest` (hash `alg`) under `cert`'s key."""
     b = _backend.get(backend)
     if cert.key_type == "ec":
@@ -29,7 +37,7 @@ def check(cert, digest, signature, alg="SHA256", backend=None):
     return False
 
 
-def signed_by(cert, issuer, backend=None):
+def signed_by(cert: "Certificate", issuer: "Certificate", backend: "Any" = None) -> bool:
     """True when `issuer`'s key made `cert`'s signature."""
     if cert.sig_hash is None:
         return False

@@ -5,6 +5,11 @@ the to-be-signed part). Malformed input raises ValueError. Names compare by
 their DER bytes (what a CA writes is what a child carries as issuer).
 """
 from evse.pki import der as D
+from evse.timestamp import days_from_civil
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # OIDs we act on.
 OID_CN = "2.5.4.3"
@@ -46,7 +51,7 @@ class Certificate:
     path_len (int or None), key_usage (bit mask or None when absent),
     eku (list of oids or None), unknown_critical (bool)."""
 
-    def __init__(self, der):
+    def __init__(self, der: "Any") -> None:
         self.der = der = bytes(der)
         outer = D.Der(der)
         top = outer.enter()
@@ -281,18 +286,7 @@ def _mdays(y, m):
     return 30 if m in (4, 6, 9, 11) else 31
 
 
-def days_from_civil(y, m, d):
-    """Days since 1970-01-01 of a proleptic Gregorian date (March-based years,
-    so the leap day is the last day of the year)."""
-    if m <= 2:
-        y -= 1
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * ((m + 9) % 12) + 2) // 5 + d - 1
-    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-
-
-def load_all(data):
+def load_all(data: "Any") -> "list[Certificate]":
     """Certificates from PEM text (every CERTIFICATE block) or one DER blob."""
     if isinstance(data, str) or b"-----BEGIN " in bytes(data):
         from evse.pki import pem
