@@ -5,7 +5,7 @@ NODE    := node_modules/.stamp-deps
 FW_SRC  := $(shell find firmware boards -name '*.py' 2>/dev/null)
 SIM_URL ?=
 
-.PHONY: test pytest mpy check build sim bench memreport fuzz soak clean
+.PHONY: test pytest mpy check build sim bench memreport fuzz soak clean fleet-demo deploy repl image package-json
 
 test: $(VENV) $(NODE) check mpy pytest
 
@@ -49,3 +49,24 @@ bench: $(VENV)
 
 clean:
 	rm -rf build .venv node_modules .sim
+
+# 1,000 stations (10 s meter values) against the bundled CSMS for 60 s; report + .sim/fleet-demo.csv
+fleet-demo: $(VENV)
+	timeout 300 $(PY) tools/sim.py --fleet 1000 --duration 60 --scenario tools/scenarios/demo.json --csv .sim/fleet-demo.csv
+
+# Device tooling (tools/deploy.py, docs/DEPLOY.md). DRY_RUN=1 prints the mpremote commands.
+BOARD ?= esp32
+PORT ?= /dev/ttyUSB0
+DEPLOY_FLAGS = $(if $(DRY_RUN),--dry-run) $(if $(CONFIG),--config $(CONFIG)) $(if $(CORE),--core)
+
+deploy: $(VENV)
+	$(PY) tools/deploy.py deploy --board $(BOARD) --port $(PORT) $(DEPLOY_FLAGS)
+
+repl: $(VENV)
+	$(PY) tools/deploy.py repl --port $(PORT) $(if $(DRY_RUN),--dry-run)
+
+image: $(VENV)
+	$(PY) tools/deploy.py image --board $(BOARD)
+
+package-json: $(VENV)
+	$(PY) tools/deploy.py package-json

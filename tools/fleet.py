@@ -102,7 +102,14 @@ class FleetRuntime(Runtime):
 
     def go_offline(self, seconds: float) -> None:
         self.offline_until = time.monotonic() + seconds
-        if self.conn is not None:
+        self.drop_link()
+
+    def drop_link(self) -> None:
+        """The network goes away: no close handshake, the TCP link is reset."""
+        transport = getattr(getattr(self.conn, "_w", None), "transport", None)
+        if transport is not None:
+            transport.abort()
+        elif self.conn is not None:
             asyncio.ensure_future(self.conn.close())
 
 
@@ -226,6 +233,8 @@ class Member:
             elif getattr(self, "task", None) is not None:
                 self.fleet.power_cuts += 1
                 self.cut_s = rng.uniform(*cut["seconds"])
+                if self.runtime is not None:
+                    self.runtime.drop_link()
                 self.task.cancel()
 
 

@@ -103,6 +103,7 @@ class Sim:
                 remote.reboot(st, "Soft")  # stops transactions (reason Reboot) first
                 st.tick(st.clock.ms())
         elif cmd == "status":
+            self._fresh()
             self.emit(self.status())
         elif cmd in ("help", "?"):
             self.log("info", "commands:\n" + "\n".join(f"  {c:<20} {d}" for c, d in COMMANDS))
@@ -121,8 +122,17 @@ class Sim:
         ev = snapshot(self.station, getattr(self, "board", None), schedule=False)
         return dict(ev, event="status")
 
+    def _fresh(self) -> None:
+        """Let the core poll the board now, so the meter reads up to this instant."""
+        st = self.station
+        if st is not None:
+            st.tick(st.clock.ms())
+            if self.runtime:
+                self.runtime.poke()  # sends whatever the tick queued
+
     def web_state(self) -> dict[str, Any]:
         """What the dashboard shows: the snapshot with schedules, plus the link."""
+        self._fresh()
         ev = snapshot(self.station, self.board)
         ev.update(id=self.args.id, url=self.args.url, time=time.time())
         if self.station is not None:
@@ -155,8 +165,6 @@ class Sim:
         while not self.quit:
             st = Station(board=self.board, clock=self.clock, storage=FileStorage(self.data),
                          log=self.log, trace=self.emit)
-            if self.args.password:
-                st.config.seed("AuthorizationKey", self.args.password)
             self.station = st
             self.runtime = Runtime(st, self.args.url, self.args.id, password=self.args.password)
             kind = await self.runtime.run()

@@ -172,7 +172,7 @@ class TermView:
         if kind == "error":
             return [f"{self._stamp()} !! {ev.get('command')}: {self.paint(str(ev.get('error')), 'red')}"]
         if kind in ("connected", "disconnected", "reboot", "dashboard"):
-            rest = " ".join(f"{k}={v}" for k, v in ev.items() if k != "event")
+            rest = " ".join(f"{k}={v}" for k, v in ev.items() if k not in ("event", "t"))
             style = "green" if kind == "connected" else "yellow"
             return [f"{self._stamp()} == {self.paint(kind, style)} {rest}".rstrip()]
         return [f"{self._stamp()} .. {json.dumps(ev)}"]
