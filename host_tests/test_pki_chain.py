@@ -176,3 +176,16 @@ def test_path_length_on_a_root_outside_the_chain():
         leaf = F.cert(F.key("ec", "plleaf"), ik, "CP", "PLI")
         lc, ic, rc = ours(leaf, inter, root)
         assert chain.validate([lc, ic], [rc], F.NOW_S) == want
+
+
+def test_oversized_rsa_key_is_unsupported():
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    ek = F.key("ec", "root")
+    for n, e in (((1 << 4607) + 0x2F, 65537), (F.key("rsa").public_key().public_numbers().n, (1 << 32) + 1)):
+        big = rsa.RSAPublicNumbers(e, n).public_key()  # only its public half is used
+        c = (cx.CertificateBuilder().subject_name(F.name("Big")).issuer_name(F.name("Big")).public_key(big)
+             .serial_number(1).not_valid_before(F.NOW - dt.timedelta(days=1))
+             .not_valid_after(F.NOW + dt.timedelta(days=1)).sign(ek, hashes.SHA256()))
+        p = x509.Certificate(F.der(c))
+        assert p.key_type is None and p.key == (n, e)
+        assert chain.validate([p], [p], F.NOW_S) == chain.UNSUPPORTED

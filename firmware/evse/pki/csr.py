@@ -96,9 +96,11 @@ def _sec1(der):
         c = s.enter(0xA0)
         if c.oid() != P256:
             raise ValueError("csr: not a P-256 key")
+        c.finish()
     if s.peek() == 0xA1:
         c = s.enter(0xA1)
         unused, pt = c.bits()
+        c.finish()
         if unused:
             raise ValueError("csr: bad public key")
         pub = p256.decode_point(pt)

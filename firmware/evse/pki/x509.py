@@ -33,6 +33,8 @@ _EKU = "2.5.29.37"
 # (SAN: names are matched by the TLS layer; key identifiers are informational).
 _KNOWN = (_BASIC, _KEY_USAGE, _EKU, "2.5.29.17", "2.5.29.14", "2.5.29.35")
 
+MAX_RSA_BITS = 4096
+
 # Key usage bit numbers (RFC 5280 4.2.1.3).
 KU_DIGITAL_SIGNATURE = 0
 KU_KEY_CERT_SIGN = 5
@@ -123,8 +125,10 @@ class Certificate:
         elif kind == RSA_KEY:
             if a.peek() == D.NULL:
                 a.null()
-            self.key = rsa_key(self.key_bits)
-            self.key_type = "rsa"
+            self.key = n, e = rsa_key(self.key_bits)
+            # Bounds keep one verification affordable on an MCU.
+            if D.bit_length(n) <= MAX_RSA_BITS and e < 1 << 32:
+                self.key_type = "rsa"
 
     def _extensions(self, exts):
         seen = []
@@ -152,11 +156,10 @@ class Certificate:
                 self.eku = []
                 while not k.at_end():
                     self.eku.append(k.oid())
-            elif crit and oid not in _KNOWN:
-                self.unknown_critical = True
-                continue
             else:
-                continue
+                if crit and oid not in _KNOWN:
+                    self.unknown_critical = True
+                continue  # content not needed
             v.finish()
 
     def subject_get(self, oid):
