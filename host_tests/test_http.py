@@ -386,3 +386,72 @@ def test_https_needs_a_context_and_never_downgrades(pki, srv):
         fetch(s.url("/files/fw.bin"))
     with pytest.raises(HttpError, match="https to http"):
         fetch(s.url("/redirect/302?to=" + srv.url("/files/small")), ssl=ssl.create_default_context(cafile=ca))
+
+
+# -- MicroPython-style streams ---------------------------------------------------------
+
+class MpReader:
+    """Like MicroPython's asyncio Stream: readinto() that may return None
+    (TLS: a partial record) before data, and 0 at EOF."""
+
+    def __init__(self, data, step):
+        self.data, self.step, self.pos, self.nones = data, step, 0, 0
+
+    async def readinto(self, buf):
+        if self.nones < 3 or self.pos % 3 == 1:
+            self.nones += 1
+            if self.nones % 2:
+                return None
+        n = min(len(buf), self.step, len(self.data) - self.pos)
+        buf[:n] = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return n
+
+
+class MpWriter:
+    def __init__(self):
+        self.out, self.closed = bytearray(), False
+
+    def write(self, b):
+        self.out += b
+
+    async def drain(self):
+        pass
+
+    def close(self):
+        pass  # does nothing on MicroPython
+
+    async def wait_closed(self):
+        self.closed = True
+
+
+def test_micropython_streams_none_reads_and_close(monkeypatch):
+    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"".join(
+        b"%x\r\n%s\r\n" % (len(BLOB[i:i + 500]), BLOB[i:i + 500]) for i in range(0, len(BLOB), 500)) + b"0\r\n\r\n"
+    r, w = MpReader(raw, 333), MpWriter()
+    seen = {}
+
+    async def opener(host, port, **kw):
+        seen.update(host=host, port=port, **kw)
+        return r, w
+    monkeypatch.setattr(asyncio, "open_connection", opener)
+    ctx = object()  # the caller's context goes through untouched
+    resp, body = fetch("https://u:p@[2001:db8::1]:8443/fw.bin?v=2", ssl=ctx, bufsize=100)
+    assert body == BLOB and resp.status == 200 and r.nones > 3
+    assert seen == {"host": "2001:db8::1", "port": 8443, "ssl": ctx, "server_hostname": "2001:db8::1"}
+    assert bytes(w.out).startswith(b"GET /fw.bin?v=2 HTTP/1.1\r\nHost: [2001:db8::1]:8443\r\n")
+    assert b"Authorization: Basic dTpw\r\n" in w.out and w.closed
+
+
+def test_sink_error_stops_the_download_and_closes(monkeypatch):
+    r, w = MpReader(b"HTTP/1.1 200 OK\r\nContent-Length: 20000\r\n\r\n" + BLOB, 1000), MpWriter()
+
+    async def opener(host, port, **kw):
+        return r, w
+    monkeypatch.setattr(asyncio, "open_connection", opener)
+
+    def sink(mv):
+        raise ValueError("bad image")
+    with pytest.raises(ValueError, match="bad image"):
+        run(http.get("http://h/x", sink))
+    assert w.closed and r.pos < 3000

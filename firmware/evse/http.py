@@ -11,7 +11,7 @@ never sits in RAM whole.
 TLS: the caller passes a verified SSL context (`ssl=`); this module never
 builds one, and an https URL without a context is refused.
 """
-from evse.compat import const
+from evse.compat import MICROPYTHON, const
 
 _HEAD = const(0)  # parser states / body modes
 _LEN = const(1)  # Content-Length bytes
@@ -319,20 +319,24 @@ async def _read(reader, mv, timeout_s=None):
     """Read into mv (the reusable buffer); 0 at EOF."""
     import asyncio
 
-    # MicroPython streams have readinto (no allocation per read); CPython's only read.
-    op = reader.readinto(mv) if hasattr(reader, "readinto") else reader.read(len(mv))
-    r = await (op if timeout_s is None else asyncio.wait_for(op, timeout_s))
-    if not isinstance(r, (bytes, bytearray)):
-        return r or 0
-    data = r
-    mv[:len(data)] = data
-    return len(data)
+    while True:
+        # MicroPython streams have readinto (no allocation per read); CPython's only read.
+        op = reader.readinto(mv) if hasattr(reader, "readinto") else reader.read(len(mv))
+        r = await (op if timeout_s is None else asyncio.wait_for(op, timeout_s))
+        if r is None:  # MicroPython TLS: only part of a record came in; wait for the rest
+            continue
+        if isinstance(r, int):
+            return r
+        mv[:len(r)] = r
+        return len(r)
 
 
 async def _send(writer, data, timeout_s):
     import asyncio
 
-    writer.write(data)
+    # CPython's transport may keep a view of `data` after drain(): give it a copy,
+    # as the buffer is reused. MicroPython copies whatever it cannot send at once.
+    writer.write(data if MICROPYTHON else bytes(data))
     await asyncio.wait_for(writer.drain(), timeout_s)
 
 
