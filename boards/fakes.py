@@ -449,3 +449,157 @@ class FakeParts:
 
     def serial(self):
         return self._serial
+
+
+# -- CircuitPython's board/digitalio/pwmio/analogio/busio over the fakes above ---
+class _CpPwmOut:
+    def __init__(self, pin, frequency=500, duty_cycle=0, variable_frequency=False):
+        self.target = pin.target
+        self.variable = variable_frequency
+        self._f = frequency
+        self.target.freq(frequency)
+        self.duty_cycle = duty_cycle
+
+    @property
+    def frequency(self):
+        return self._f
+
+    @frequency.setter
+    def frequency(self, f):
+        if not self.variable:
+            raise ValueError("frequency fixed at construction")  # as CircuitPython
+        self._f = f
+        self.target.freq(f)
+
+    @property
+    def duty_cycle(self):
+        return self.target.duty_u16()
+
+    @duty_cycle.setter
+    def duty_cycle(self, d):
+        if not 0 <= d <= 65535:
+            raise ValueError("duty_cycle")
+        self.target.duty_u16(d)
+
+
+class _CpAnalogIn:
+    def __init__(self, pin):
+        self.target = pin.target
+
+    @property
+    def value(self):
+        return self.target.read_u16()
+
+
+class _CpPull:
+    UP = "up"
+    DOWN = "down"
+
+
+class _CpDigitalInOut:
+    def __init__(self, pin):
+        self.target = pin.target
+        self.output = None
+        self.pull = None
+
+    def switch_to_output(self, value=False):
+        self.output = True
+        self.target.value(1 if value else 0)
+
+    def switch_to_input(self, pull=None):
+        self.output = False
+        self.pull = pull
+
+    @property
+    def value(self):
+        return bool(self.target.value())
+
+    @value.setter
+    def value(self, v):
+        if not self.output:
+            raise AttributeError("Cannot set value when direction is input.")
+        self.target.value(1 if v else 0)
+
+
+class _CpUart:
+    def __init__(self, tx, rx, baudrate=9600, timeout=1):
+        self.target = tx.target
+        self.baudrate = baudrate
+        self.timeout = timeout
+
+    def write(self, buf):
+        return self.target.write(buf)
+
+    @property
+    def in_waiting(self):
+        return self.target.any()
+
+    def read(self, n=None):
+        return self.target.read(n)
+
+
+class _CpBus:
+    """busio.SPI / busio.I2C: every transfer must hold the lock."""
+
+    def __init__(self, target):
+        self.target = target
+        self.locked = False
+        self.config = None
+
+    def try_lock(self):
+        if self.locked:
+            return False
+        self.locked = True
+        return True
+
+    def unlock(self):
+        self.locked = False
+
+    def _held(self):
+        if not self.locked:
+            raise RuntimeError("Function requires lock")
+
+    def configure(self, baudrate=100000, polarity=0, phase=0, bits=8):
+        self._held()
+        self.config = (baudrate, polarity, phase)
+
+    def write(self, buf):
+        self._held()
+        self.target.write(buf)
+
+    def write_readinto(self, out, into):
+        self._held()
+        self.target.write_readinto(out, into)
+
+    def writeto(self, addr, buf):
+        self._held()
+        self.target.writeto_mem(addr, buf[0] << 8 | buf[1], bytes(buf[2:]), addrsize=16)
+
+    def writeto_then_readfrom(self, addr, out, into):
+        self._held()
+        self.target.readfrom_mem_into(addr, out[0] << 8 | out[1], into, addrsize=16)
+
+
+class _CpPinRef:
+    def __init__(self, n, target):
+        self.n = n
+        self.target = target
+
+
+def circuitpython_modules(wiring, uid=b"\x01\x02\x03\x04\x05\x06\x07\x08"):
+    """Fake CircuitPython hardware modules (name -> module) whose pins
+    reach the register-level fakes in `wiring` (GPIO number -> fake: a
+    FakePwm / ADC / FakePin, a UART fake at its TX pin, an SPI fake at its
+    SCK pin, an I2C fake at its SCL pin)."""
+    import types
+
+    board = types.SimpleNamespace(**{"GP%d" % n: _CpPinRef(n, t) for n, t in wiring.items()})
+    return {
+        "board": board,
+        "digitalio": types.SimpleNamespace(DigitalInOut=_CpDigitalInOut, Pull=_CpPull),
+        "pwmio": types.SimpleNamespace(PWMOut=_CpPwmOut),
+        "analogio": types.SimpleNamespace(AnalogIn=_CpAnalogIn),
+        "busio": types.SimpleNamespace(UART=_CpUart, SPI=lambda clock, MOSI=None, MISO=None: _CpBus(clock.target),
+                                       I2C=lambda scl, sda, frequency=100000: _CpBus(scl.target)),
+        "microcontroller": types.SimpleNamespace(cpu=types.SimpleNamespace(uid=bytearray(uid))),
+    }

@@ -2,12 +2,19 @@
 
   build.py --check        compile into a temp dir; fail on any error
   build.py --out build    write .mpy files mirroring firmware/ and boards/
+  build.py --out build --board cp_picow
+                          a CircuitPython board (it has a code.py): the
+                          CIRCUITPY tree as source (CircuitPython refuses
+                          MicroPython .mpy files and its mpy-cross is not on
+                          PyPI), and the /lib libraries to install with circup
 Prints each module's .mpy size and the total.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -54,11 +61,63 @@ def compile_all(out_dir: str, quiet: bool = False, image: bool = False) -> dict[
     return sizes
 
 
+# Libraries a CircuitPython board needs in /lib (circup names): Adafruit's
+# asyncio (CircuitPython's core has none) and the ticks module it uses.
+CIRCUP_LIBS = ("asyncio", "adafruit_ticks")
+
+
+def is_circuitpython(board: str) -> bool:
+    return os.path.isfile(os.path.join(ROOT, "boards", board, "code.py"))
+
+
+def _board_deps(board: str) -> list[str]:
+    """`board` and the board packages its board.py imports (pin tables)."""
+    src = open(os.path.join(ROOT, "boards", board, "board.py")).read()
+    deps = re.findall(r"^from boards\.(\w+)\.board import", src, re.M)
+    return [board] + [d for d in deps if d != board]
+
+
+def circuitpython_tree(board: str, out_dir: str) -> list[str]:
+    """Write the CIRCUITPY tree for `board` into out_dir; the files written
+    (relative). Source files only, never the host fakes."""
+    if not is_circuitpython(board):
+        raise SystemExit(f"boards/{board} is not a CircuitPython board (no code.py)")
+    wanted = {"boards/" + d + "/" for d in _board_deps(board)}
+    files = []
+    for src, rel in sources(image=True):
+        if rel.startswith("boards/") and rel.count("/") >= 2 and not rel.startswith("boards/drivers/") \
+                and not any(rel.startswith(w) for w in wanted):
+            continue  # another board's package
+        if rel in (f"boards/{board}/code.py", f"boards/{board}/boot.py"):
+            dst = os.path.basename(rel)  # CircuitPython runs /boot.py, then /code.py
+        else:
+            dst = "lib/" + rel
+        files.append(dst)
+        os.makedirs(os.path.dirname(os.path.join(out_dir, dst)) or out_dir, exist_ok=True)
+        shutil.copyfile(src, os.path.join(out_dir, dst))
+    with open(os.path.join(out_dir, "board.txt"), "w") as f:
+        f.write(board + "\n")
+    with open(os.path.join(out_dir, "requirements-circup.txt"), "w") as f:
+        f.write("".join(n + "\n" for n in CIRCUP_LIBS))
+    return files + ["board.txt", "requirements-circup.txt"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--out", default="build")
+    ap.add_argument("--board", help="build for one board; a CircuitPython board gets a source tree")
     a = ap.parse_args()
+    if a.board and is_circuitpython(a.board) and not a.check:
+        out = os.path.join(ROOT, a.out, a.board)
+        shutil.rmtree(out, ignore_errors=True)
+        files = circuitpython_tree(a.board, out)
+        print(f"{len(files)} files for CIRCUITPY in {os.path.relpath(out, ROOT)}/ (source: no "
+              "CircuitPython mpy-cross on PyPI)")
+        print("copy them to the CIRCUITPY drive, then install the /lib libraries:")
+        print("  circup install " + " ".join(CIRCUP_LIBS)
+              + f"    (or: circup install -r {os.path.relpath(out, ROOT)}/requirements-circup.txt)")
+        return
     if a.check:
         with tempfile.TemporaryDirectory() as d:
             compile_all(d)

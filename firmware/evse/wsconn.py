@@ -8,7 +8,7 @@ write on a socket.
 """
 import asyncio
 
-from evse.compat import const
+from evse.compat import const, open_connection
 from evse.ws import CLOSED, CONNECTING, OPEN, WsClient
 
 _READ = const(1024)  # bytes per socket read
@@ -54,10 +54,9 @@ async def connect(host, port, path, *, headers=None, ssl=None, server_hostname=N
     ws = WsClient(host_hdr, path, subprotocol, headers, max_message=max_message)
     if ssl:
         # CPython refuses server_hostname without ssl.
-        opening = asyncio.open_connection(host, port, ssl=ssl,
-                                          server_hostname=server_hostname or host)
+        opening = open_connection(host, port, ssl=ssl, server_hostname=server_hostname or host)
     else:
-        opening = asyncio.open_connection(host, port)
+        opening = open_connection(host, port)
     try:
         # MicroPython's connect has no timeout of its own (getaddrinfo still blocks).
         reader, writer = await asyncio.wait_for(opening, timeout_s)
