@@ -217,6 +217,35 @@ def test_corrupt_state_loads_as_factory(tmp_path):
     assert boot(tmp_path)[1] == (None, None)
 
 
+# -- download into the installer (CPython, loopback) ----------------------------------
+
+def test_download_into_the_installer(tmp_path):
+    import asyncio
+
+    from evse import http
+    from httpserver import HttpServer
+
+    big = [(f"evse/m{i}.mpy", bytes((i + j) & 0xFF for j in range(3000))) for i in range(10)]
+    good = image(files=big)
+    with HttpServer() as srv:
+        srv.files["fw.img"] = good
+        srv.files["bad.img"] = flip(good, len(good) - 29000)  # inside the first file
+        s = Slots(str(tmp_path), "sim")
+        inst = s.begin_install()
+        asyncio.run(http.get(srv.url("/files/fw.img?chunked=1&piece=999"), inst.feed, bufsize=512))
+        assert inst.finish() is None and s.activate_trial("a") is None
+        s = Slots(str(tmp_path), "sim")
+        s.boot_choice()
+        assert s.confirm()
+        inst = s.begin_install()
+        got = []
+        with pytest.raises(ImageError, match="hash mismatch: evse/m0.mpy"):
+            asyncio.run(http.get(srv.url("/files/bad.img?piece=512&delay=0.001"),
+                                 lambda mv: got.append(len(mv)) or inst.feed(mv), bufsize=512))
+        assert sum(got) < len(good) // 2 and inst.finish() == "hash mismatch: evse/m0.mpy"
+        assert s.status()["slots"] == {"a": "2.0.0", "b": None}
+
+
 # -- power cuts ---------------------------------------------------------------------
 
 class Crash(Exception):

@@ -235,6 +235,12 @@ def test_redirects_relative_and_absolute(srv, code):
     assert body == b"tiny"
 
 
+def test_bad_redirect_location(srv):
+    with pytest.raises(HttpError, match="bad redirect location") as e:
+        fetch(srv.url("/redirect/302?to=ftp://x/y"))
+    assert e.value.status == 302
+
+
 def test_redirect_loop_ends(srv):
     with pytest.raises(HttpError, match="too many redirects") as e:
         fetch(srv.url("/loop"), max_redirects=3)
@@ -259,7 +265,7 @@ def test_truncated_or_dropped(srv, path):
 def test_header_and_idle_timeouts(srv):
     with pytest.raises(HttpError, match="response timeout"):
         fetch(srv.url("/silent"), header_s=0.3)
-    with pytest.raises(HttpError, match="read timeout"):
+    with pytest.raises(HttpError, match="idle timeout"):
         fetch(srv.url("/files/fw.bin?stall=100"), idle_s=0.3)
 
 

@@ -401,7 +401,7 @@ async def _once(method, u, sink, source, length, headers, ssl, t, mv):
             await _read_body(reader, resp, mv, start, n, sink, t[2])
         return resp
     except asyncio.TimeoutError:  # noqa: UP041
-        raise HttpError("read timeout") from None
+        raise HttpError("idle timeout") from None
     finally:
         await _close(writer)
 
@@ -456,8 +456,11 @@ async def request(method, url, *, sink=None, source=None, length=None, headers=N
             return resp
         if source is not None:
             raise HttpError(f"HTTP {s}: an upload is not redirected", s)
-        url = join_url(url, loc)
-        v = parse_url(url)
+        try:
+            url = join_url(url, loc)
+            v = parse_url(url)
+        except ValueError:
+            raise HttpError("bad redirect location", s) from None
         if u[0] == "https" and v[0] != "https":
             raise HttpError("redirect from https to http refused", s)
         if v[4] is None and v[:3] == u[:3]:
