@@ -24,6 +24,8 @@ from an offset) by walking its UTF-8 from the start, O(n) per call
 (measured), while bytes index in O(1). A str frame is encoded once, which
 on MicroPython shares the str's data (no copy; CPython copies).
 """
+import json
+
 from evse.compat import const
 
 _DEPTH = const(8)  # default nesting limit for skip()/value()
@@ -206,11 +208,20 @@ class Reader:
         """Read the value at the cursor fully (a small sub-object). It is
         checked first without building anything: deeper than max_depth or
         longer than max_size source bytes raises JsonError."""
+        self._next()
         start = self.pos
         self.skip(max_depth)
+        end = self.pos
         lim = self.max_size if max_size is None else max_size
-        if lim is not None and self.pos - start > lim:
+        if lim is not None and end - start > lim:
             raise JsonError("value too big", start)
+        if self.buf.find(b"\\u", start, end) < 0:
+            # Checked strictly above, so the C parser may build it (~5x
+            # faster); MicroPython's would split a \u surrogate pair.
+            try:
+                return json.loads(str(self._mv[start:end], "utf-8"))
+            except ValueError:  # CPython's limit on int digits
+                raise JsonError("number too big", start) from None
         self.pos = start
         return self._build()
 
