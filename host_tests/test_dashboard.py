@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import urllib.error
 import urllib.request
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from ocpp.v16 import call
 
-from live import CsmsThread, SimProcess
+from live import CsmsThread, SimProcess, wait_for
 
 ART = os.path.join(os.path.dirname(os.path.abspath(__file__)), "artifacts")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -54,11 +57,39 @@ def test_state_endpoint_and_static_files(sim):
         urllib.request.urlopen(url + "../sim.py", timeout=5)
 
 
+def _state(url):
+    return json.load(urllib.request.urlopen(url + "state", timeout=5))
+
+
+def _set_steps(csms, steps):
+    prof = {"chargingProfileId": 5, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Relative", "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [
+                {"startPeriod": t, "limit": a} for t, a in steps]}}
+    assert csms.call("DASH1", call.SetChargingProfile(connector_id=1, cs_charging_profiles=prof)).status == "Accepted"
+
+
+def test_state_shows_schedule_reservation_and_local_list(sim):
+    url, csms, _ = sim
+    _set_steps(csms, [(0, 16), (3600, 10)])
+    expiry = (datetime.now(timezone.utc) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert csms.call("DASH1", call.ReserveNow(connector_id=1, expiry_date=expiry, id_tag="AA",
+                                              reservation_id=42)).status == "Accepted"
+    assert csms.call("DASH1", call.SendLocalList(list_version=3, update_type="Full", local_authorization_list=[
+        {"idTag": "AA", "idTagInfo": {"status": "Accepted"}}])).status == "Accepted"
+    st = wait_for(lambda: (lambda s: s if s["localListVersion"] == 3 else None)(_state(url)), 5, "list version")
+    c1 = st["connectors"][1]
+    periods = c1["schedule"]["chargingSchedule"]["chargingSchedulePeriod"]
+    assert [(p["startPeriod"], p["limit"]) for p in periods] == [(0, 16), (3600, 10)]
+    assert c1["scheduleLimitA"] == 16 and c1["status"] == "Reserved"
+    assert c1["reservation"]["reservationId"] == 42 and st["reservations"][0]["idTag"] == "AA"
+
+
 def test_browser_plug_card_charging(sim):
     exe = _chromium()
     from playwright.sync_api import sync_playwright
 
     url, csms, proc = sim
+    _set_steps(csms, [(0, 16), (5400, 10), (12600, 24)])
     os.makedirs(ART, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=exe, args=ARGS)
@@ -80,7 +111,8 @@ def test_browser_plug_card_charging(sim):
             assert page.locator("#log tbody tr:visible").count() >= 1
             assert all("uthorize" in t for t in page.locator("#log tbody tr:visible").all_inner_texts())
             page.fill("#log-filter", "")
-            page.wait_for_function("document.querySelector('.connector dd') !== null")
+            assert "3 period(s)" in page.inner_text("#sched-note")
+            page.locator('.connector[data-id="1"] dd', has_text="16 A").first.wait_for(timeout=5000)
             page.screenshot(path=os.path.join(ART, "dashboard.png"), full_page=True)
         finally:
             browser.close()

@@ -78,6 +78,15 @@ def _connector(st: Any, board: Any, c: Any, schedule: bool) -> dict[str, Any]:
     return row
 
 
+def _reservations(st: Any) -> list[dict[str, Any]]:
+    """Every reservation held, station-wide ones included (the feature's own table)."""
+    resv = _get(st, "resv")  # reservation.Reservations (older cores: a list in st.reservations)
+    items = _get(resv, "items") if resv is not None else _get(st, "reservations")
+    if items is None:  # feature absent or renamed: what the connectors show
+        items = [c.reservation for c in st.connectors if _get(c, "reservation") is not None]
+    return [dict(r) for r in items]
+
+
 def security_profile(st: Any, url: str = "", password: str | None = None) -> int:
     """Configured SecurityProfile, or the one the link implies when it is 0."""
     sp = _config(st, "SecurityProfile") or 0
@@ -102,7 +111,7 @@ def snapshot(st: Any, board: Any, schedule: bool = True) -> dict[str, Any]:
         return out
     authlist = _get(st, "authlist")
     out["localListVersion"] = authlist.version if authlist is not None else None
-    out["reservations"] = list(_get(st, "reservations", None) or [])
+    out["reservations"] = _reservations(st)
     out["heartbeatS"] = _config(st, "HeartbeatInterval")
     out["meterIntervalS"] = _config(st, "MeterValueSampleInterval")
     out["securityProfile"] = _config(st, "SecurityProfile")

@@ -122,7 +122,8 @@ function logRow(ev) {
   tr.dataset.type = type;
   const t = ev.t ? new Date(ev.t * 1000) : new Date();
   const arrow = !frame ? "" : ev.event === "sent" ? "\u2192" : "\u2190";
-  const summary = frame ? (ev.summary || "") : JSON.stringify(ev);
+  const summary = frame ? (ev.summary || "") : Object.entries(ev).filter(([k]) => k !== "event" && k !== "t")
+    .map(([k, v]) => k + "=" + (typeof v === "object" ? JSON.stringify(v) : v)).join(" ");
   tr.innerHTML = `<td>${t.toLocaleTimeString()}</td><td>${arrow}</td><td>${esc(type)}</td>` +
     `<td>${esc(frame ? ev.action || "" : ev.event)}</td><td>${esc(summary)}</td>` +
     `<td>${ev.rttMs !== undefined ? ev.rttMs + " ms" : ""}</td>`;
