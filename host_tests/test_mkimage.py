@@ -117,6 +117,7 @@ def test_without_sign_stdout_is_empty(tmp_path, monkeypatch, capsys):
     (["--board", "sim", "--version", "", "--out", "x.img"], "--version must be"),
     (["--board", "sim", "--version", "v" * 51, "--out", "x.img"], "--version must be"),
     (["--board", "sim", "--version", "1", "--out", "/no/such/dir/x.img"], "no such directory"),
+    (["--board", "sim", "--version", "1", "--out", "."], "--out is a directory"),
     (["--board", "sim", "--version", "1", "--out", "x.img", "--sign", "/no/key.pem"], "--sign /no/key.pem"),
     (["--board", "sim", "--version", "1", "--out", "x.img", "--sign", TOOL], "--sign"),
     (["--board", "sim", "--version", "1", "--out", "x.img", "--bogus"], "unrecognized arguments"),

@@ -109,6 +109,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     out_dir = os.path.dirname(os.path.abspath(a.out))
     if not os.path.isdir(out_dir):
         ap.error(f"no such directory for --out: {out_dir}")
+    if os.path.isdir(a.out):
+        ap.error(f"--out is a directory: {a.out}")
     a.key = None
     if a.sign:
         try:
