@@ -82,12 +82,19 @@ def test_rsa_signature_is_what_openssl_prints(rsa_image, keys):
     key.public_key().verify(base64.b64decode(sig), out.read_bytes(), padding.PKCS1v15(), hashes.SHA256())
 
 
-def test_ecdsa_signature_verifies_with_openssl_and_cryptography(keys, tmp_path):
+def stub_compile(tmp_path, monkeypatch):
+    """mkimage in-process with one stand-in module: the compile step is covered above."""
+    src = tmp_path / "m.mpy"
+    src.write_bytes(b"M\x06fake")
+    monkeypatch.setattr(mkimage, "compile_files", lambda board, d: [(str(src), "main.mpy")])
+
+
+def test_ecdsa_signature_verifies_with_openssl_and_cryptography(keys, tmp_path, monkeypatch, capsys):
     _, _, (pem, key) = keys
+    stub_compile(tmp_path, monkeypatch)
     out = tmp_path / "fw-ec.img"
-    p = cli("--board", "sim", "--version", "2.0", "--out", str(out), "--sign", pem)
-    assert p.returncode == 0, p.stderr
-    sig = base64.b64decode(p.stdout.strip(), validate=True)
+    assert mkimage.main(["--board", "sim", "--version", "2.0", "--out", str(out), "--sign", pem]) == 0
+    sig = base64.b64decode(capsys.readouterr().out.strip(), validate=True)
     key.public_key().verify(sig, out.read_bytes(), ec.ECDSA(hashes.SHA256()))
     (tmp_path / "sig.der").write_bytes(sig)
     (tmp_path / "pub.pem").write_bytes(key.public_key().public_bytes(
@@ -98,10 +105,7 @@ def test_ecdsa_signature_verifies_with_openssl_and_cryptography(keys, tmp_path):
 
 
 def test_without_sign_stdout_is_empty(tmp_path, monkeypatch, capsys):
-    # In-process with one stand-in module: the compile step is covered above.
-    src = tmp_path / "m.mpy"
-    src.write_bytes(b"M\x06fake")
-    monkeypatch.setattr(mkimage, "compile_files", lambda board, d: [(str(src), "main.mpy")])
+    stub_compile(tmp_path, monkeypatch)
     assert mkimage.main(["--board", "sim", "--version", "0.1", "--out", str(tmp_path / "a.img")]) == 0
     out = capsys.readouterr()
     assert out.out == "" and out.err.startswith("mkimage: ") and "1 files" in out.err

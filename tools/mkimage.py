@@ -39,17 +39,22 @@ def modules(board: str) -> list[tuple[str, str]]:
     return [(src, rel) for src, rel in build.sources(image=True) if not rel.startswith(tuple(others))]
 
 
+def _compile(src: str, rel: str, out_dir: str) -> tuple[str, str]:
+    name = rel[:-3] + ".mpy"
+    dst = os.path.join(out_dir, name)
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    p = subprocess.run([build.MPY_CROSS, "-o", dst, src], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"mkimage: mpy-cross failed on {rel}: {p.stderr.strip()[-200:]}")
+    return dst, name
+
+
 def compile_files(board: str, out_dir: str) -> list[tuple[str, str]]:
     """Compile into out_dir; (file path, path in the image) sorted by the latter."""
-    out = []
-    for src, rel in modules(board):
-        name = rel[:-3] + ".mpy"
-        dst = os.path.join(out_dir, name)
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        p = subprocess.run([build.MPY_CROSS, "-o", dst, src], capture_output=True, text=True)
-        if p.returncode != 0:
-            raise SystemExit(f"mkimage: mpy-cross failed on {rel}: {p.stderr.strip()[-200:]}")
-        out.append((dst, name))
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as ex:
+        out = list(ex.map(lambda m: _compile(m[0], m[1], out_dir), modules(board)))
     return sorted(out, key=lambda x: x[1])
 
 
