@@ -89,6 +89,9 @@ def test_sha256_with_hashlib_new_only(monkeypatch):
     monkeypatch.setitem(sys.modules, "hashlib", fake)
     assert compat.sha256(b"abc") == bytes.fromhex(
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    h = compat.sha256_hasher(b"a")
+    h.update(b"bc")
+    assert h.digest() == compat.sha256(b"abc")
 
 
 # -- a filesystem that refuses writes ------------------------------------------------

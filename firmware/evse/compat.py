@@ -138,13 +138,19 @@ def hexlify(data):
     return _hx(data).decode()
 
 
-def sha256(data):
-    """SHA-256 digest; CircuitPython's hashlib has only new(name, data)."""
+def sha256_hasher(data=b""):
+    """An incremental SHA-256 object (update(), digest()); CircuitPython's
+    hashlib has only new(name, data)."""
     import hashlib
     f = getattr(hashlib, "sha256", None)
     if f is not None:
-        return f(data).digest()
-    return hashlib.new("sha256", data).digest()
+        return f(data)
+    return hashlib.new("sha256", data)
+
+
+def sha256(data):
+    """SHA-256 digest of `data`, on every port."""
+    return sha256_hasher(data).digest()
 
 
 async def open_connection(host, port, ssl=None, server_hostname=None):
