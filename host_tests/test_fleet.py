@@ -12,6 +12,7 @@ import sys
 import pytest
 
 import fleet
+import fleetscenario
 from fleetstats import Stats, percentile
 from live import ROOT, CsmsThread
 
@@ -19,13 +20,13 @@ SMALL = os.path.join(ROOT, "tools", "scenarios", "small.json")
 
 
 def test_scenario_defaults_file_and_overrides():
-    sc = fleet.load_scenario(SMALL, {"stations": 3, "prefix": None})
+    sc = fleetscenario.load_scenario(SMALL, {"stations": 3, "prefix": None})
     assert sc["stations"] == 3 and sc["prefix"] == "SMALL"  # None overrides nothing
     assert sc["ev"]["max_a"] == 32  # nested defaults kept under a partial section
     assert len(sc["cards"]) == 10 and sc["cards"][0] == "CARD0001"
     with pytest.raises(ValueError, match="unknown key"):
-        fleet.load_scenario(None, {"stationz": 1})
-    demo = fleet.load_scenario(os.path.join(ROOT, "tools", "scenarios", "demo.json"))
+        fleetscenario.load_scenario(None, {"stationz": 1})
+    demo = fleetscenario.load_scenario(os.path.join(ROOT, "tools", "scenarios", "demo.json"))
     assert demo["stations"] == 1000 and demo["meter_interval_s"] == 10
 
 
@@ -34,10 +35,10 @@ def test_session_length_distributions_are_bounded():
     for spec in ({"dist": "fixed", "value": 2}, {"dist": "uniform", "min": 1, "max": 3},
                  {"dist": "lognormal", "median": 20, "sigma": 2, "min": 1, "max": 60},
                  {"dist": "exponential", "mean": 5, "max": 30}):
-        vals = [fleet.sample_s(spec, rng) for _ in range(200)]
+        vals = [fleetscenario.sample_s(spec, rng) for _ in range(200)]
         assert min(vals) >= 60 * spec.get("min", 0) and max(vals) <= 60 * spec.get("max", spec.get("value", 99))
     with pytest.raises(ValueError):
-        fleet.sample_s({"dist": "zipf"}, rng)
+        fleetscenario.sample_s({"dist": "zipf"}, rng)
 
 
 def test_percentiles_and_reservoir():
@@ -51,7 +52,7 @@ def test_percentiles_and_reservoir():
 
 
 def test_small_fleet_with_outages_and_power_cuts(tmp_path):
-    sc = fleet.load_scenario(SMALL)
+    sc = fleetscenario.load_scenario(SMALL)
     csms = CsmsThread(tags={t: "Accepted" for t in sc["cards"]}, log_max=5000)
     try:
         f = fleet.Fleet(sc, csms.url, str(tmp_path), {}, out=None)
@@ -66,7 +67,7 @@ def test_small_fleet_with_outages_and_power_cuts(tmp_path):
     assert s["callerrors_sent"] == 0 and s["callerrors_received"] == 0 and s["core_errors"] == 0
     actions = {a["action"]: a for a in s["latency"]}
     assert actions["BootNotification"]["n"] >= 20 and actions["StartTransaction"]["p50_ms"] > 0
-    assert 0 < s["core_cpu_s"] <= s["process_cpu_s"] and s["kb_per_station"] > 0
+    assert 0 < s["core_cpu_s"] <= s["process_cpu_s"] and s["kb_per_station"] > 0 and 5 < s["core_heap_kb"] < 2000
     assert {m.ident for m in f.members} == {f"SMALL{i:04d}" for i in range(1, 21)}
     assert sorted(os.listdir(tmp_path)) == sorted(m.ident for m in f.members)  # one data folder each
     assert len(f.stats.rows) >= 4

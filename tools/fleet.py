@@ -12,8 +12,8 @@ Every second a report line; at the end a summary and a CSV (fleetstats.py).
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
-import math
 import os
 import random
 import shutil
@@ -33,60 +33,9 @@ from evse.clock import SystemClock  # noqa: E402
 from evse.runtime import Runtime  # noqa: E402
 from evse.station import Station  # noqa: E402
 from evse.storage import FileStorage  # noqa: E402
+from fleetscenario import DEFAULTS, load_scenario, poisson_wait, sample_s  # noqa: E402,F401
 from fleetstats import Stats, cpu_seconds, print_summary, rss_bytes  # noqa: E402
 from simstate import snapshot  # noqa: E402
-
-DEFAULTS: dict[str, Any] = {
-    "prefix": "FLEET", "stations": 10, "duration_s": 60, "ramp_s": 10, "seed": 1,
-    "meter_interval_s": 10, "heartbeat_s": 60, "config": {},
-    "cards": [], "card_pool": 50, "invalid_share": 0.0,
-    "start_busy": 0.5, "arrivals_per_hour": 1.0, "stop_by_card": 0.5,
-    "session_minutes": {"dist": "lognormal", "median": 30, "sigma": 0.6, "min": 1, "max": 240},
-    "offline": {"per_hour": 0.0, "seconds": [5, 60]},
-    "power_cut": {"per_hour": 0.0, "seconds": [2, 10]},
-    "ev": {"max_a": 32, "battery_kwh": 60, "soc": [10, 80]},
-}
-
-
-def load_scenario(path: str | None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Defaults, then the JSON file, then command-line overrides; unknown keys are an error."""
-    sc = json.loads(json.dumps(DEFAULTS))
-    layers = []
-    if path:
-        with open(path) as f:
-            layers.append(json.load(f))
-    layers.append({k: v for k, v in (overrides or {}).items() if v is not None})
-    for layer in layers:
-        for k, v in layer.items():
-            if k.startswith("_"):
-                continue  # comments
-            if k not in DEFAULTS:
-                raise ValueError(f"scenario: unknown key {k!r}")
-            sc[k] = dict(sc[k], **v) if isinstance(sc[k], dict) and k != "config" else v
-    if not sc["cards"]:
-        sc["cards"] = [f"CARD{i:04d}" for i in range(1, int(sc["card_pool"]) + 1)]
-    return sc
-
-
-def sample_s(spec: dict[str, Any], rng: random.Random) -> float:
-    """A session length in seconds from {"dist": fixed|uniform|lognormal|exponential, ...} (minutes)."""
-    d = spec.get("dist", "fixed")
-    if d == "fixed":
-        m = float(spec["value"])
-    elif d == "uniform":
-        m = rng.uniform(spec["min"], spec["max"])
-    elif d == "lognormal":
-        m = rng.lognormvariate(math.log(spec["median"]), spec.get("sigma", 0.5))
-    elif d == "exponential":
-        m = rng.expovariate(1 / spec["mean"])
-    else:
-        raise ValueError("session_minutes: unknown dist " + str(d))
-    return 60 * max(spec.get("min", 0), min(spec.get("max", m), m))
-
-
-def _poisson_wait(per_hour: float, rng: random.Random) -> float:
-    return rng.expovariate(per_hour / 3600) if per_hour > 0 else math.inf
-
 
 class FleetRuntime(Runtime):
     """The firmware Runtime, plus a switch that keeps the network away (offline periods)."""
@@ -203,7 +152,7 @@ class Member:
 
     async def driver(self) -> None:
         sc, rng = self.fleet.sc, self.rng
-        wait = 0.0 if rng.random() < sc["start_busy"] else _poisson_wait(sc["arrivals_per_hour"], rng)
+        wait = 0.0 if rng.random() < sc["start_busy"] else poisson_wait(sc["arrivals_per_hour"], rng)
         while True:
             await asyncio.sleep(min(wait, 1e6))
             while not self._ready():
@@ -219,13 +168,13 @@ class Member:
                 self.cmd("card", tag)
                 await asyncio.sleep(rng.uniform(1, 5))
             self.cmd("unplug")
-            wait = _poisson_wait(sc["arrivals_per_hour"], rng)
+            wait = poisson_wait(sc["arrivals_per_hour"], rng)
 
     async def chaos(self) -> None:
         sc, rng = self.fleet.sc, self.rng
         off, cut = sc["offline"], sc["power_cut"]
         while True:
-            t_off, t_cut = _poisson_wait(off["per_hour"], rng), _poisson_wait(cut["per_hour"], rng)
+            t_off, t_cut = poisson_wait(off["per_hour"], rng), poisson_wait(cut["per_hour"], rng)
             await asyncio.sleep(min(t_off, t_cut, 1e6))
             if t_off < t_cut and self.runtime is not None:
                 self.fleet.offline_periods += 1
@@ -236,6 +185,25 @@ class Member:
                 if self.runtime is not None:
                     self.runtime.drop_link()
                 self.task.cancel()
+
+
+def core_heap_kb(seeds: dict[str, str]) -> float:
+    """Python heap held by one idle station core (Station, board, storage), by tracemalloc."""
+    import tracemalloc
+
+    with tempfile.TemporaryDirectory() as d:
+        Station(board=SimBoard(overrides=seeds), clock=SystemClock(), storage=FileStorage(d + "/w"))  # imports
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            keep = Station(board=SimBoard(overrides=seeds), clock=SystemClock(), storage=FileStorage(d + "/m"))
+            gc.collect()
+            used = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        del keep
+    return round(used / 1024, 1)
 
 
 def _timed(fn: Any, stats: Stats) -> Any:
@@ -263,6 +231,7 @@ class Fleet:
 
     async def run(self) -> dict[str, Any]:
         sc, n = self.sc, self.sc["stations"]
+        heap_kb = core_heap_kb(self.seeds)
         tasks: list[asyncio.Future[Any]] = []
         rss0 = rss_bytes()
         t0 = time.monotonic()
@@ -289,7 +258,7 @@ class Fleet:
         await asyncio.gather(*tasks, return_exceptions=True)
         return self.stats.summary({
             "connected": connected,
-            "kb_per_station": round((rss_started - rss0) / 1024 / max(1, n), 1),
+            "kb_per_station": round((rss_started - rss0) / 1024 / max(1, n), 1), "core_heap_kb": heap_kb,
             "sessions": sum(m.sessions for m in self.members),
             "power_cuts": self.power_cuts, "offline_periods": self.offline_periods,
             "core_errors": len(self.core_errors), "core_error_samples": self.core_errors[:5]})

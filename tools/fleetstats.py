@@ -161,7 +161,8 @@ def print_summary(s: dict[str, Any], out: IO[str]) -> None:
     if "csms_cpu_s" in s:
         p(f"bundled CSMS process: {s['csms_cpu_s']} s CPU")
     p(f"memory: peak RSS {s['rss_peak_mb']} MB; {s.get('kb_per_station', '?')} KB per station "
-      f"(RSS growth after all stations started / stations)")
+      f"(RSS growth after all stations started / stations); one idle core holds "
+      f"{s.get('core_heap_kb', '?')} KB of Python heap (tracemalloc)")
     p(f"{'CSMS latency per action':<28}{'n':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
     for a in s["latency"]:
         p(f"  {a['action']:<26}{a['n']:>8}{a['p50_ms']:>9}{a['p99_ms']:>9}{a['max_ms']:>9}")
