@@ -96,11 +96,12 @@ class Reader:
     # -- cursor primitives
 
     def _next(self):
-        """Skip whitespace; the byte at the cursor (not consumed)."""
+        """Skip whitespace; the byte at the cursor (not consumed). Bytes up
+        to 0x20 can only be whitespace: __init__ refused other controls."""
         b, i, n = self.buf, self.pos, len(self.buf)
         while i < n:
             c = b[i]
-            if c != 0x20 and c != 0x0A and c != 0x0D and c != 0x09:
+            if c > 0x20:
                 self.pos = i
                 return c
             i += 1
