@@ -105,6 +105,8 @@ BAD = [
     ("dup", image(files=[("a.mpy", b"x"), ("a.mpy", b"x")]), "duplicate path: a.mpy"),
     ("too-few", image(entries=[f"{H} 0 a.mpy"]), "too few files"),
     ("too-many", image(entries=[f"{H} 0 a{i}.mpy" for i in range(6)]), "too many files"),
+    ("not-text", image(entries=[H + " 0 \u00e9.mpy"] * 5), "manifest is not text"),
+    ("tab", image(entries=[H + "\t0 a.mpy"] * 5), "manifest is not text"),
     ("long-line", image(entries=[H + " 0 " + "a" * 300] * 5), "manifest line too long"),
     ("no-files", image(head='{"format": 1, "version": "1", "board": "sim", "files": 0}'), "no files"),
     ("empty-manifest", fwimage.struct.pack(fwimage.HEADER, b"EVFW", 1, 0, 0, 0), "not a firmware image"),
@@ -118,6 +120,16 @@ def test_bad_images_stop_at_the_first_bad_byte(tmp_path, name, img, msg, step):
     with pytest.raises(ImageError, match=msg.replace("(", r"\(")):
         install(s, img, step)
     assert s.info("a") is None and not (tmp_path / "slot_a").exists()
+
+
+def test_complete_slot_survives_late_feed_and_abort(tmp_path):
+    s = Slots(str(tmp_path), "sim")
+    inst, err = install(s, image())
+    assert err is None
+    with pytest.raises(ImageError, match="already complete"):
+        inst.feed(b"x")
+    inst.abort()
+    assert inst.finish() is None and s.verify_slot("a") is None
 
 
 @pytest.mark.parametrize("cut", [0, 5, 12, 40, len(image()) - 1])

@@ -123,6 +123,7 @@ class Installer:
         self.slot = slot
         self.dir = slots.dir(slot)
         self.error = None
+        self.done = False  # finish() completed the slot
         self.head = None  # the manifest's JSON line, once read
         self._slots = slots
         self._verify = verify
@@ -144,6 +145,8 @@ class Installer:
     def feed(self, data):
         if self.error:
             raise ImageError(self.error)
+        if self.done:
+            raise ImageError("image already complete")  # and the slot stays so
         try:
             mv = memoryview(data)
             self._img.update(mv)
@@ -181,6 +184,8 @@ class Installer:
             if b == 10:
                 self._on_line(bytes(ln).decode())
                 ln = self._line = bytearray()
+            elif b > 126 or b < 32:  # ASCII text only: decode() cannot fail
+                raise ImageError("manifest is not text")
             elif len(ln) >= _MAX_LINE:
                 raise ImageError("manifest line too long")
             else:
@@ -256,7 +261,7 @@ class Installer:
 
     def finish(self):
         """Complete the slot; None, or the error text (the slot stays unusable)."""
-        if self.error:
+        if self.error or self.done:
             return self.error
         if self._todo or self._f is not None or self._mf is not None:
             self._fail("image truncated")
@@ -275,11 +280,12 @@ class Installer:
         Snapshot(self.dir + "/" + MARKER).save({"version": m["version"], "board": m["board"],
                                                 "files": m["files"], "sha256": hexlify(digest)})
         self._slots.installing = None
+        self.done = True
         return None
 
     def abort(self):
         """Give up (e.g. the download failed): the slot is cleared."""
-        if not self.error:
+        if not self.error and not self.done:
             self._fail("aborted")
 
 
@@ -316,7 +322,7 @@ class Slots:
         self._snap.save(self.state)
 
     def info(self, slot):
-        """The marker {"version", "board", "sha256"} of a complete slot, else None."""
+        """The marker {"version", "board", "files", "sha256"} of a complete slot, else None."""
         m = Snapshot(self.dir(slot) + "/" + MARKER).load(None)
         return m if isinstance(m, dict) and m.get("board") == self.board else None
 
