@@ -127,7 +127,7 @@ class HwBoard(Board):
 
     def __init__(self, ports, reader=None, serial="0", overrides=None, energy=None):
         Board.__init__(self, ports, serial, overrides)
-        self.meter_type = ports[0].meter.TYPE
+        self.meter_type = getattr(ports[0].meter, "TYPE", "?")
         self.reader = reader
         self._sampled = None
         self._read_at = None
