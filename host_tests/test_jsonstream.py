@@ -165,6 +165,42 @@ def test_cursor_walks_a_frame_entry_by_entry():
     assert got == LIST["localAuthorizationList"] and version == 7
 
 
+def send_local_list_handler(text, max_send=100):
+    """How a streaming SendLocalList handler reads: the small fields first
+    (the list may come before them), then the list, entry by entry."""
+    r = Reader(text)
+    assert r.frame()[2] == "SendLocalList"
+    head, at = {}, None
+    for key in r.keys():
+        if key == "localAuthorizationList":
+            at = r.pos  # skipped (and checked) now, walked below
+        else:
+            head[key] = r.value(max_size=64)
+    end = r.pos
+    r.frame_end()  # the whole frame is valid before anything is applied
+    entries = []
+    if at is not None:
+        r.pos = at
+        for i in r.items():
+            if i == max_send:
+                raise ValueError("too many entries")
+            entries.append(r.value(max_depth=2, max_size=256))
+        r.pos = end
+    return head, entries
+
+
+def test_two_pass_handler_reads_fields_after_the_list():
+    payload = dict(reversed(list(LIST.items())))  # list first, as a CSMS may send it
+    text = json.dumps([2, "u", "SendLocalList", payload])
+    assert text.index("localAuthorizationList") < text.index("listVersion")
+    head, entries = send_local_list_handler(text)
+    assert head == {"listVersion": 7, "updateType": "Full"} and entries == LIST["localAuthorizationList"]
+    with pytest.raises(ValueError):
+        send_local_list_handler(text, max_send=3)
+    with pytest.raises(JsonError):  # a broken tail is found before any entry is used
+        send_local_list_handler(text[:-1] + ",]")
+
+
 def test_nested_cursors_and_unread_values_skipped():
     r = Reader('{"a":{"x":[1,2],"y":3},"b":[[1],{"z":"w"}],"c":4}')
     seen = []

@@ -15,6 +15,10 @@ caller asks for (one list entry, one schedule period), with limits:
         # a value left unread is skipped (still checked)
     r.frame_end()                          # "]" and nothing after it
 
+`r.pos` may be saved and restored: JSON keys come in any order, so a
+handler can note where a big array starts, skip it (which checks it),
+read the small fields after it, then come back and walk the array.
+
 Strict RFC 8259: every error is one JsonError with the byte offset, so
 the caller can answer FormationViolation. Positions are byte offsets into
 the UTF-8 text.
