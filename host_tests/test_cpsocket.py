@@ -101,6 +101,19 @@ def test_end_of_stream_reads_empty_and_closed_stream_refuses_writes(pool):
     srv.stop()
 
 
+def test_close_from_another_task_ends_a_waiting_read(pool):
+    srv = EchoServer(close_after=1)
+
+    async def go():
+        r, w = await cpsocket.open_connection("127.0.0.1", srv.port)
+        reading = asyncio.create_task(r.read(100))
+        await asyncio.sleep(0.03)  # the read is waiting on EAGAIN
+        w.close()
+        assert await asyncio.wait_for(reading, 1) == b""
+    asyncio.run(go())
+    srv.stop()
+
+
 def test_refused_connect_raises_and_closes_the_socket(pool):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

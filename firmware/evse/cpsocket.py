@@ -69,7 +69,7 @@ class Stream:
     async def _wait(self, out):
         """Until the socket looks ready (or a short step has passed)."""
         p = self._poll
-        if p is not None:
+        if p is not None and self.s is not None:
             p.modify(self.s, self._OUT if out else self._IN)
             if p.poll(0):
                 await asyncio.sleep(0)  # ready: let others run, then retry
@@ -78,12 +78,12 @@ class Stream:
 
     async def read(self, n=-1):
         """Up to `n` bytes (at most 1024); b"" at end of stream."""
-        if self.s is None:
-            return b""
         buf = self._buf
         mv = memoryview(buf)
         n = _BUF if n < 0 or n > _BUF else n
         while True:
+            if self.s is None:
+                return b""  # closed, maybe by another task while this one waited
             try:
                 k = self.s.recv_into(buf, n)
             except OSError as e:
