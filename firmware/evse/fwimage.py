@@ -60,7 +60,7 @@ def check_path(p):
     """A manifest path must stay inside the slot and not clash with our own files."""
     if not 0 < len(p) <= 96 or p in (MARKER, MANIFEST) or p.endswith(".tmp"):
         return False
-    if any(c not in _ALLOWED for c in p):
+    if p.strip(_ALLOWED):  # what strip() leaves is a character outside the set
         return False
     return all(s not in ("", ".", "..") for s in p.split("/"))
 
@@ -68,7 +68,7 @@ def check_path(p):
 def parse_entry(line):
     """(path, size, sha256 hex) of a manifest file line; raises ImageError."""
     parts = line.rstrip("\n").split(" ", 2)
-    if (len(parts) != 3 or len(parts[0]) != 64 or any(c not in _HEX for c in parts[0])
+    if (len(parts) != 3 or len(parts[0]) != 64 or parts[0].strip(_HEX)
             or not parts[1].isdigit() or not check_path(parts[2])):
         raise ImageError("bad manifest line " + repr(line[:80]))
     return parts[2], int(parts[1]), parts[0]
@@ -139,6 +139,7 @@ class Installer:
         self._f = None
         self._h = None
         self._path = ""
+        self._lastdir = ""
         self._want = ""  # sha256 hex of the current file
         self._todo = -1  # files still to open; -1 until the manifest is complete
 
@@ -238,7 +239,10 @@ class Installer:
             self._todo -= 1
             path, self._left, self._want = parse_entry(self._mf.readline().decode())
             full = self.dir + "/" + path
-            ensure_dir(full[:full.rfind("/")])
+            d = full[:full.rfind("/")]
+            if d != self._lastdir:  # files come grouped by directory: one mkdir -p each
+                ensure_dir(d)
+                self._lastdir = d
             if _exists(full):
                 raise ImageError("duplicate path: " + path)
             self._path = path
