@@ -154,3 +154,25 @@ def test_csr_subject_utf8():
     d, pub = ecdsa.keygen(Rng())
     req = cx.load_der_x509_csr(csr.make_csr(d, pub, "Borne-é", "Ökö"))
     assert req.subject.get_attributes_for_oid(cx.NameOID.COMMON_NAME)[0].value == "Borne-é"
+
+
+@pytest.mark.parametrize("kind", ["ec", "rsa"])
+def test_firmware_check_end_to_end(kind):
+    mk, sk = F.key(kind, "maker"), F.key(kind, "signer")
+    maker = F.cert(mk, mk, "Maker Root", "Maker Root", ca=True)
+    signer = F.cert(sk, mk, "Maker FW", "Maker Root")
+    roots = [x509.Certificate(F.der(maker))]
+    image = b"\x5a" * 5000
+    if kind == "ec":
+        sig = sk.sign(image, ec.ECDSA(hashes.SHA256()))
+    else:
+        sig = sk.sign(image, padding.PKCS1v15(), hashes.SHA256())
+    assert verify.firmware(F.pem(signer), roots, F.NOW_S, _chunks(image), sig) is None
+    assert verify.firmware(F.der(signer), roots, F.NOW_S, image, sig, backend=Host()) is None
+    assert verify.firmware(F.pem(signer), roots, F.NOW_S, image + b"!", sig) == "bad signature"
+    assert verify.firmware(F.pem(signer), roots, F.NOW_S + 10**8, image, sig) == "expired"
+    stranger = F.cert(sk, sk, "Maker FW", "Maker FW", ca=True)
+    assert verify.firmware(F.pem(stranger), roots, F.NOW_S, image, sig) == "untrusted root"
+    assert verify.firmware("no PEM block", roots, F.NOW_S, image, sig) == "empty chain"
+    with pytest.raises(ValueError):
+        verify.firmware(b"\x30\x03garbage", roots, F.NOW_S, image, sig)
