@@ -1,6 +1,7 @@
 """evse.pki in the MicroPython VM: the same script gives the same results as
 on CPython (chain parsing and validation, RSA-2048 and ECDSA verification,
-key generation, CSR, key PEM, a sample of the Wycheproof vectors)."""
+the firmware check, key generation, CSR, key PEM, a sample of the Wycheproof
+vectors)."""
 import gzip
 import hashlib
 import json
@@ -53,6 +54,10 @@ for c, sig in zip(fw, (EC_SIG, RSA_SIG)):
         hh.update(IMAGE[i:i + 512])
     out.append([verify.verify_signature(c, hh, unhex(sig)),
                 verify.verify_signature(c, IMAGE + b'x', unhex(sig))])
+for text, sig in ((EC_PEM, EC_SIG), (RSA_PEM, RSA_SIG)):
+    root = x509.load_all(text)[2]
+    out.append([verify.firmware(text, [root], NOW, IMAGE, unhex(sig)),
+                verify.firmware(text, [root], NOW, IMAGE[1:], unhex(sig))])
 n = [0]
 def rng(k):
     n[0] += 1
@@ -92,9 +97,10 @@ def test_vm_matches_cpython(tmp_path, capsys):
     assert vm_out[1] == [None, "expired", "untrusted root", "issuer mismatch"]
     assert vm_out[5] == vm_out[1]
     assert vm_out[8] == vm_out[9] == [True, False]
-    req = cx.load_der_x509_csr(bytes.fromhex(vm_out[10][0]))
+    assert vm_out[10] == vm_out[11] == [None, "bad signature"]
+    req = cx.load_der_x509_csr(bytes.fromhex(vm_out[12][0]))
     assert req.is_signature_valid and req.subject.rfc4514_string() == "CN=CP001,O=Acme"
-    assert vm_out[10][2] is True
-    assert vm_out[11] == [len(ecv) + len(rsav), True] and len(ecv) > 40 and len(rsav) > 15
+    assert vm_out[12][2] is True
+    assert vm_out[13] == [len(ecv) + len(rsav), True] and len(ecv) > 40 and len(rsav) > 15
     ocsp_like = hashlib.sha256(ec_chain[0].issuer.public_bytes()).hexdigest()
     assert dict(vm_out[2])["issuerNameHash"] == ocsp_like
