@@ -150,3 +150,39 @@ def test_build_writes_the_circuitpy_tree(tmp_path):
     assert (tmp_path / "code.py").read_bytes() == open(os.path.join(ROOT, "boards/cp_picow/code.py"), "rb").read()
     with pytest.raises(SystemExit):
         build.circuitpython_tree("esp32", str(tmp_path / "x"))
+
+
+# -- the whole CircuitPython stack: code.py + CpParts + cpsocket + Runtime ----------
+def test_code_py_runs_the_station_until_a_hard_reset(monkeypatch, tmp_path):
+    import threading
+
+    from fake_socketpool import FakeSocketPool
+    from live import CsmsThread, wait_for
+    from ocpp.v16 import call
+
+    import main
+    from boards.cp_picow import code
+    from evse import compat, cpsocket
+    csms = CsmsThread(tags={"AA": "Accepted"}, heartbeat=30)
+    r = Rig()
+    monkeypatch.setattr(cp, "modules", lambda: r.mods)  # the board's parts: fakes behind CircuitPython's API
+    monkeypatch.setattr(compat, "CIRCUITPYTHON", True)  # streams through evse.cpsocket
+    pool = FakeSocketPool()
+    monkeypatch.setattr(cpsocket, "_pool", pool)
+    monkeypatch.setattr(main, "DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(main, "load_config", lambda: {"url": csms.url, "id": "CPCP1"})
+    result = []
+    t = threading.Thread(target=lambda: result.append(code.start()), daemon=True)
+    t.start()
+    try:
+        boot = csms.wait_call("BootNotification", timeout=10)[0]
+        assert boot["chargePointModel"] == "CPPICOW-1P-32A"
+        assert boot["chargePointSerialNumber"] == "CPPICOW-0102030405060708"
+        csms.wait_call("StatusNotification", 2, cp_id="CPCP1")
+        r.line.ev = "B"  # an EV plugs in: the pilot read through analogio reaches the CSMS
+        csms.wait_call("StatusNotification", 1, cp_id="CPCP1", where=lambda p: p["status"] == "Preparing")
+        assert csms.call("CPCP1", call.Reset(type="Hard")).status == "Accepted"
+        wait_for(lambda: result, 10, "code.start() to return")
+    finally:
+        csms.stop()
+    assert result == [True] and pool.sockets and pool.partial > 0
