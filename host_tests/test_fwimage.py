@@ -175,6 +175,17 @@ def test_trial_confirm_then_next_update_goes_to_the_other_slot(tmp_path):
     assert choice == ("b", None) and s.target() == "a"
 
 
+def test_a_later_slots_object_in_the_same_boot_confirms(tmp_path):
+    s, _ = boot(tmp_path)
+    install(s, image(version="1.0"))
+    s.activate_trial("a")
+    assert not Slots(str(tmp_path), "sim").confirm()  # activated, not booted yet
+    boot(tmp_path)  # the boot loader's object
+    station = Slots(str(tmp_path), "sim")
+    assert station.running == "a" and station.confirm()
+    assert Slots(str(tmp_path), "sim").status()["active"] == "a"
+
+
 def test_unconfirmed_trial_rolls_back_at_the_next_boot(tmp_path):
     s, _ = boot(tmp_path)
     install(s, image(version="1.0"))

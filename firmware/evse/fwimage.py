@@ -303,20 +303,23 @@ class Slots:
     frozen); trial: a slot activated for a test boot; boots: how many boots
     the trial got; version / previous: of the active image and of the one
     it replaced; failure: why the last trial was rolled back. `running` is
-    what boot_choice() picked at this boot.
+    what boot_choice() picked at this boot; a Slots made later in the same
+    boot (the station's, after the boot loader's) reads it from the state:
+    a counted trial that was not rolled back is the one running.
     """
 
     def __init__(self, root, board, trial_boots=1):
         self.root = root
         self.board = board
         self.trial_boots = trial_boots  # boots a trial gets to reach confirm()
-        self.running = None
         self.installing = None
         self._snap = Snapshot(root + "/fwstate.json")
         st = self._snap.load(None)
         self.state = dict(_DEFAULT)
         if isinstance(st, dict):
             self.state.update(st)
+        t = self.state["trial"]
+        self.running = t if t and self.state["boots"] else self.state["active"]
 
     def dir(self, slot):
         return f"{self.root}/slot_{slot}"
@@ -425,7 +428,7 @@ class Slots:
         make it the active one. True if there was a trial to confirm."""
         st = self.state
         t = st["trial"]
-        if not t or self.running != t:
+        if not t or not st["boots"]:  # a trial not booted yet is not confirmed
             return False
         info = self.info(t)
         st.update(active=t, trial=None, boots=0, previous=st["version"],
