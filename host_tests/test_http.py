@@ -461,3 +461,103 @@ def test_sink_error_stops_the_download_and_closes(monkeypatch):
     with pytest.raises(ValueError, match="bad image"):
         run(http.get("http://h/x", sink))
     assert w.closed and r.pos < 3000
+
+
+# -- the adapter under MicroPython's asyncio (WebAssembly VM, fake streams) ----------
+
+VM_ASYNC = r"""
+import asyncio, json
+from evse import http
+
+class Reader:
+    def __init__(self, data, stall=False):
+        self.data, self.pos, self.n, self.stall = data, 0, 0, stall
+    async def readinto(self, buf):
+        self.n += 1
+        if self.stall:
+            await asyncio.sleep(10)
+        if self.n % 3 == 0:
+            return None  # a TLS read that got only part of a record
+        k = min(len(buf), 37, len(self.data) - self.pos)
+        buf[:k] = self.data[self.pos:self.pos + k]
+        self.pos += k
+        return k
+
+class Writer:
+    def __init__(self):
+        self.out, self.closed = bytearray(), False
+    def write(self, b):
+        self.out += b
+    async def drain(self):
+        pass
+    def close(self):
+        pass
+    async def wait_closed(self):
+        self.closed = True
+
+BODY = bytes(range(256)) * 8
+CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"".join(
+    b"%x\r\n" % len(BODY[i:i + 300]) + BODY[i:i + 300] + b"\r\n" for i in range(0, len(BODY), 300)) + b"0\r\n\r\n"
+SCRIPT = {}
+WRITERS = []
+
+async def opener(host, port, ssl=None, server_hostname=None):
+    w = Writer()
+    WRITERS.append(w)
+    return SCRIPT[(host, port)](), w
+
+async def slow_opener(host, port, **kw):
+    await asyncio.sleep(10)
+
+async def main():
+    out = {}
+    asyncio.open_connection = opener
+    SCRIPT[("h", 80)] = lambda: Reader(b"HTTP/1.1 302 Found\r\nLocation: https://[::1]:8443/fw\r\n\r\n")
+    SCRIPT[("::1", 8443)] = lambda: Reader(CHUNKED)
+    got = bytearray()
+    r = await http.get("http://h/start", got.extend, ssl="CTX", bufsize=64)
+    out["get"] = [r.status, bytes(got) == BODY, len(WRITERS), [w.closed for w in WRITERS]]
+    out["req2"] = bytes(WRITERS[1].out).decode().split("\r\n")[:2]
+    SCRIPT[("up", 80)] = lambda: Reader(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+    src = [BODY[:100], BODY[100:150]]
+    def source(buf):
+        if not src:
+            return 0
+        p = src.pop(0)
+        buf[:len(p)] = p
+        return len(p)
+    r = await http.request("POST", "http://u:p@up/logs", source=source, bufsize=128)
+    sent = bytes(WRITERS[-1].out).split(b"\r\n\r\n", 1)[1]
+    want = b"64\r\n" + BODY[:100] + b"\r\n32\r\n" + BODY[100:150] + b"\r\n0\r\n\r\n"
+    out["post"] = [r.status, sent == want]
+    SCRIPT[("st", 80)] = lambda: Reader(b"", stall=True)
+    SCRIPT[("nf", 80)] = lambda: Reader(b"HTTP/1.1 404 Not Found\r\n\r\n")
+    for url, kw in (("http://st/", {"header_s": 0.05}), ("http://nf/", {}), ("https://h/", {})):
+        try:
+            await http.get(url, got.extend, **kw)
+        except (OSError, ValueError) as e:
+            out[url] = [type(e).__name__, str(e), getattr(e, "status", None)]
+    asyncio.open_connection = slow_opener
+    try:
+        await http.get("http://x/", got.extend, connect_s=0.05)
+    except OSError as e:
+        out["connect"] = str(e)
+    print(json.dumps(out))
+
+await asyncio.create_task(main())
+"""
+
+
+def test_adapter_runs_under_micropython_asyncio():
+    import mpvm
+    out = mpvm.run(VM_ASYNC, timeout=30, run_async=True)
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, out
+    res = json.loads(lines[0])
+    assert res["get"] == [200, True, 2, [True, True]]
+    assert res["req2"] == ["GET /fw HTTP/1.1", "Host: [::1]:8443"]
+    assert res["post"] == [201, True]
+    assert res["http://st/"] == ["HttpError", "response timeout", 0]
+    assert res["http://nf/"] == ["HttpError", "HTTP 404 Not Found", 404]
+    assert res["https://h/"] == ["ValueError", "https needs an ssl context", None]
+    assert res["connect"] == "connect timeout"
