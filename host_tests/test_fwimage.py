@@ -227,6 +227,8 @@ def test_damaged_slot_is_refused_and_missing_active_falls_back(tmp_path):
     assert s.activate_trial("a") == "damaged: evse/station.mpy"
     p.unlink()
     assert s.activate_trial("a") == "missing: evse/station.mpy"
+    (tmp_path / "slot_a" / "manifest.txt").write_text('{"format": 1}\nnot a line\n')
+    assert s.verify_slot("a") == "manifest damaged"
     install(s, image())
     s.activate_trial("a")
     s, _ = boot(tmp_path)

@@ -78,7 +78,7 @@ def parse_head(line, board):
     """The manifest's first line as a dict, checked against this board."""
     try:
         m = json.loads(line)
-    except ValueError:
+    except Exception:  # noqa: BLE001 - whatever a port raises for bad JSON
         m = None
     if not isinstance(m, dict) or m.get("format") != FORMAT:
         raise ImageError("unknown manifest format")
@@ -88,7 +88,7 @@ def parse_head(line, board):
     if m.get("board") != board:
         raise ImageError(f"image is for board {m.get('board')!r}, this is {board!r}")
     n = m.get("files")
-    if not isinstance(n, int) or n < 1:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ImageError("no files")
     return m
 
@@ -380,7 +380,7 @@ class Slots:
                         return "missing: " + path
                     if n != size or hexlify(h.digest()) != want:
                         return "damaged: " + path
-        except (OSError, ImageError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError):  # ImageError is a ValueError
             return "manifest damaged"
         return None
 
@@ -428,11 +428,10 @@ class Slots:
         make it the active one. True if there was a trial to confirm."""
         st = self.state
         t = st["trial"]
-        if not t or not st["boots"]:  # a trial not booted yet is not confirmed
+        info = self.info(t) if t and st["boots"] else None  # not booted yet: nothing to confirm
+        if info is None:
             return False
-        info = self.info(t)
-        st.update(active=t, trial=None, boots=0, previous=st["version"],
-                  version=info["version"] if info else None, failure=None)
+        st.update(active=t, trial=None, boots=0, previous=st["version"], version=info["version"], failure=None)
         self._save()
         return True
 
