@@ -298,6 +298,19 @@ def test_basic_auth(srv):
     assert body == b"tiny"
 
 
+def test_credentials_do_not_follow_to_another_origin(srv):
+    base = srv.base.replace("://", "://user:p%40ss%3Aw@")
+    other = srv.url("/auth/small").replace("127.0.0.1", "localhost")
+    with pytest.raises(HttpError) as e:
+        fetch(base + "/redirect/302?to=" + other)
+    assert e.value.status == 401 and "authorization" not in srv.requests[-1][2]
+
+
+def test_head_reports_the_length(srv):
+    resp = run(http.request("HEAD", srv.url("/files/fw.bin"), sink=lambda mv: pytest.fail("body")))
+    assert resp.status == 200 and resp.length == len(BLOB) and resp.received == 0
+
+
 def reader_of(data):
     pos = [0]
 
