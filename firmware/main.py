@@ -64,27 +64,23 @@ def _log(level, text):
     print(level, text)
 
 
-def _ssl_context(cfg):
-    """TLS with the CSMS root from cfg["ca"]; None: the runtime's default."""
-    if not cfg.get("ca") or not cfg["url"].startswith("wss://"):
+def _read(path):
+    if not path:
         return None
-    import ssl
-
-    with open(cfg["ca"], "rb") as f:
-        ca = f.read()
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.verify_mode = ssl.CERT_REQUIRED  # MicroPython's default is CERT_NONE
-    ctx.load_verify_locations(cadata=ca)
-    return ctx
+    with open(path) as f:
+        return f.read()
 
 
 def make_station(board, cfg, clock):
     from evse.station import Station
     from evse.storage import FileStorage
 
+    from evse import security
+
     st = Station(board=board, clock=clock, storage=FileStorage(DATA), log=_log)
-    if cfg.get("password"):
-        st.config.seed("AuthorizationKey", cfg["password"])
+    # Factory seeding: what the CSMS changed later (key, profile) stays.
+    security.provision(st, url=cfg["url"], cp_id=cfg["id"], password=cfg.get("password"),
+                       ca=_read(cfg.get("ca")))
     return st
 
 
@@ -106,13 +102,11 @@ async def run(mod, board, cfg, clock):
     from evse.runtime import Runtime
 
     wifi = asyncio.create_task(_keep_wifi(mod, cfg)) if cfg.get("ssid") else None
-    ctx = _ssl_context(cfg)
     try:
         while True:
             board.resync()  # the new core starts from "unplugged, no fault"
             st = make_station(board, cfg, clock)
-            kind = await Runtime(st, cfg["url"], cfg["id"], password=cfg.get("password"),
-                                 ssl=ctx).run()
+            kind = await Runtime(st).run()  # reads st.link before every connect
             _log("info", "reset " + str(kind))
             if kind == "Hard":
                 return kind

@@ -17,8 +17,9 @@ from scenarios.vclock import VirtualClock
 
 class Rig:
     def __init__(self, data: str, seeds: dict[str, str] | None = None, tags: dict[str, Any] | None = None,
-                 board: SimBoard | None = None) -> None:
+                 board: SimBoard | None = None, features: tuple[str, ...] | None = None) -> None:
         self.data = data
+        self.features = features
         self.clock = VirtualClock()
         self.board = board or SimBoard(overrides=seeds)
         self.logs: list[tuple[str, str]] = []
@@ -27,8 +28,9 @@ class Rig:
         self._make()
 
     def _make(self) -> None:
+        kw: dict[str, Any] = {} if self.features is None else {"features": self.features}
         self.st = Station(board=self.board, clock=self.clock, storage=FileStorage(self.data),
-                          log=lambda lvl, text: self.logs.append((lvl, text)))
+                          log=lambda lvl, text: self.logs.append((lvl, text)), **kw)
         self.cs = ScriptedCsms(self.st, self.clock)
         self.cs.tags = self.tags
         self.cs.transcript = self.transcript  # one transcript across reboots

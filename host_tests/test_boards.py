@@ -79,8 +79,10 @@ def test_config_overrides_fit_the_heap(cls, periods):
 
 
 def test_overrides_are_accepted_by_the_station_config():
+    from evse import smartcharge
     from evse.config import Config
     cfg = Config(overrides=Hw().board().config_overrides())
+    cfg.add_keys(smartcharge._KEYS)  # the smart charging feature declares them
     assert cfg.get("ChargingScheduleMaxPeriods") == 48 and cfg.get("MaxChargingProfilesInstalled") == 3
 
 
@@ -367,12 +369,18 @@ def test_main_config_and_board_selection(tmp_path, monkeypatch):
     assert "machine" not in sys.modules  # only board code imports it, lazily
 
 
-def test_main_station_seeds_the_authorization_key(tmp_path, monkeypatch):
+def test_main_station_seeds_the_link_once(tmp_path, monkeypatch):
     import main
     from scenarios.vclock import VirtualClock
     monkeypatch.setattr(main, "DATA", str(tmp_path))
-    st = main.make_station(Hw().board(), {"password": "0123456789abcdef"}, VirtualClock())
-    assert st.config.get("AuthorizationKey") == "0123456789abcdef"
+    cfg = {"url": "ws://csms.example/ocpp", "id": "CP1", "password": "0123456789abcdef"}
+    st = main.make_station(Hw().board(), cfg, VirtualClock())
+    assert (st.link.url, st.link.cp_id, st.link.password) == ("ws://csms.example/ocpp", "CP1", "0123456789abcdef")
+    # The CSMS changes the key; the next boot's factory seeding must not undo it.
+    assert st.config.change("AuthorizationKey", "fedcba9876543210fedc") == "Accepted"
+    st = main.make_station(Hw().board(), cfg, VirtualClock())
+    assert st.link.password == "fedcba9876543210fedc"
+    assert "AuthorizationKey" not in str(st.config.get_configuration({}))
 
 
 # -- MicroPython VM --------------------------------------------------------------

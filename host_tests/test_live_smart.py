@@ -63,7 +63,7 @@ def test_tx_profile_via_remote_start(rig):
     wait_for(lambda: offered(s) == 120, 5, "12 A offered")
     s.command("card", "AA")
     c.wait_call("StopTransaction")
-    assert s.do(lambda: s.station.smart.count) == 0  # the TxProfile ended with its transaction
+    assert s.do(lambda: s.station.smart.engine.count) == 0  # the TxProfile ended with its transaction
 
 
 def test_charge_point_max_and_stacking_and_clear(rig):

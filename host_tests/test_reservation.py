@@ -69,7 +69,7 @@ def started(rig):
 
 
 def stored(rig):
-    return json.dumps(rig.st.resv_store.load())
+    return json.dumps(rig.st.resv.store.load())
 
 
 # ---- connector 1 ---------------------------------------------------------------
@@ -101,7 +101,7 @@ def test_right_card_starts_with_reservation_id_and_consumes_it(rig):
     assert rig.status() == "Preparing"
     rig.cmd("plug")
     assert started(rig)[-1]["reservationId"] == 42
-    assert rig.st.reservations == [] and rig.st.connectors[1].reservation is None
+    assert rig.st.resv.items == [] and rig.st.connectors[1].reservation is None
     assert "42" not in stored(rig)
     card(rig, "AA")
     rig.cmd("unplug")
@@ -136,7 +136,7 @@ def test_expiry_makes_the_connector_available(rig):
     rig.run(1000)
     assert rig.status() == "Available"
     assert rig.statuses() == ["Available", "Reserved", "Available"]
-    assert rig.st.reservations == [] and rig.st.resv_store.load() == []
+    assert rig.st.resv.items == [] and rig.st.resv.store.load() == []
     rig.cmd("plug")
     card(rig, "BB")
     assert "reservationId" not in started(rig)[-1]
@@ -176,14 +176,14 @@ def test_cancel(rig):
     reserve(rig, 1, "AA", rid=9)
     assert cancel(rig, 8) == "Rejected"
     assert cancel(rig, 9) == "Accepted"
-    assert rig.status() == "Available" and rig.st.reservations == []
+    assert rig.status() == "Available" and rig.st.resv.items == []
     assert cancel(rig, 9) == "Rejected"
 
 
 def test_same_id_replaces(rig):
     reserve(rig, 1, "AA", rid=1)
     assert reserve(rig, 1, "BB", rid=1) == "Accepted"
-    assert [r["idTag"] for r in rig.st.reservations] == ["BB"]
+    assert [r["idTag"] for r in rig.st.resv.items] == ["BB"]
     rig.cmd("plug")
     card(rig, "AA")
     assert started(rig) == []
@@ -195,7 +195,7 @@ def test_other_id_on_a_reserved_connector_is_occupied(rig):
     reserve(rig, 1, "AA", rid=1)
     assert reserve(rig, 1, "BB", rid=2) == "Occupied"
     assert reserve(rig, 0, "BB", rid=2) == "Occupied"  # no connector left for it
-    assert [r["reservationId"] for r in rig.st.reservations] == [1]
+    assert [r["reservationId"] for r in rig.st.resv.items] == [1]
 
 
 def test_occupied_states(rig):
@@ -223,13 +223,13 @@ def test_faulted_and_unavailable(rig):
     rig.call("ChangeAvailability", {"connectorId": 1, "type": "Operative"})
     rig.call("ChangeAvailability", {"connectorId": 0, "type": "Inoperative"})
     assert reserve(rig, 1, "AA") == "Unavailable"
-    assert rig.st.reservations == []
+    assert rig.st.resv.items == []
 
 
 def test_fault_ends_the_reservation(rig):
     reserve(rig, 1, "AA")
     rig.cmd("fault", "GroundFailure")
-    assert rig.st.reservations == [] and rig.status() == "Faulted"
+    assert rig.st.resv.items == [] and rig.status() == "Faulted"
     rig.cmd("clear")
     assert rig.status() == "Available"
 
@@ -238,7 +238,7 @@ def test_unavailable_ends_the_reservation(rig):
     reserve(rig, 1, "AA")
     assert reserve(rig, 0, "BB", rid=2) == "Occupied"  # one connector only
     assert rig.call("ChangeAvailability", {"connectorId": 0, "type": "Inoperative"})[2]["status"] == "Accepted"
-    assert rig.st.reservations == [] and rig.status() == "Unavailable"
+    assert rig.st.resv.items == [] and rig.status() == "Unavailable"
     rig.call("ChangeAvailability", {"connectorId": 0, "type": "Operative"})
     assert rig.status() == "Available"
 
@@ -246,14 +246,14 @@ def test_unavailable_ends_the_reservation(rig):
 @pytest.mark.parametrize("cid, secs", [(2, 600), (1, 0), (1, -5)])
 def test_rejected_requests(rig, cid, secs):
     assert reserve(rig, cid, "AA", secs=secs) == "Rejected"
-    assert rig.st.reservations == []
+    assert rig.st.resv.items == []
 
 
 def test_negative_connector_is_a_callerror(rig):
     ans = rig.call("ReserveNow", {"connectorId": -1, "expiryDate": "2026-01-01T01:00:00Z",
                                   "idTag": "AA", "reservationId": 1})
     assert ans[0] == 4 and ans[2] == "PropertyConstraintViolation"
-    assert rig.st.reservations == []
+    assert rig.st.resv.items == []
 
 
 def test_remote_start_honours_the_reservation(rig):
@@ -285,13 +285,13 @@ def test_expired_while_off_and_garbage_are_dropped_at_boot(tmp_path):
            {"reservationId": 3, "connectorId": 9, "idTag": "AA", "expiryDate": format_utc(now + 60)},
            ["junk"],
            {"reservationId": 4, "connectorId": 0, "idTag": "BB", "expiryDate": format_utc(now + 60)}]
-    r.st.resv_store.save(bad)
+    r.st.resv.store.save(bad)
     r.reboot()
-    assert [x["reservationId"] for x in r.st.reservations] == [4]
+    assert [x["reservationId"] for x in r.st.resv.items] == [4]
     assert r.st.connectors[1].status == "Reserved"
-    r.st.resv_store.save({"not": "a list"})
+    r.st.resv.store.save({"not": "a list"})
     r.reboot()
-    assert r.st.reservations == [] and r.st.connectors[1].status == "Available"
+    assert r.st.resv.items == [] and r.st.connectors[1].status == "Available"
 
 
 # ---- connector 0 (whole station, R-1) --------------------------------------------
@@ -306,7 +306,7 @@ def test_connector_zero_on_one_connector_station(rig):
     assert started(rig) == []
     card(rig, "AA")
     assert started(rig)[-1]["reservationId"] == 50
-    assert rig.st.reservations == []
+    assert rig.st.resv.items == []
 
 
 def test_connector_zero_not_supported(tmp_path):
@@ -329,7 +329,7 @@ def test_connector_zero_blocks_the_last_free_connector(rig2):
     assert len(started(r)) == 1
     card(r, "AA", 2)
     assert started(r)[-1] == dict(started(r)[-1], connectorId=2, idTag="AA", reservationId=60)
-    assert r.st.reservations == []
+    assert r.st.resv.items == []
 
 
 def test_connector_zero_released_when_a_connector_frees_up(rig2):
@@ -350,7 +350,7 @@ def test_connector_zero_used_on_any_connector(rig2):
     r.cmd("plug", "1")
     card(r, "CC", 1)  # a FLEET member takes it on connector 1
     assert started(r)[-1]["reservationId"] == 62
-    assert r.st.reservations == [] and r.status(2) == "Available"
+    assert r.st.resv.items == [] and r.status(2) == "Available"
 
 
 def test_connector_zero_and_connector_reservations_share_the_connectors(rig2):
@@ -373,7 +373,7 @@ def test_connector_zero_expiry(rig2):
     reserve(r, 0, "AA", secs=30)
     assert r.status(2) == "Reserved"
     r.run(30000)
-    assert r.status(2) == "Available" and r.st.reservations == []
+    assert r.status(2) == "Available" and r.st.resv.items == []
 
 
 # ---- MicroPython VM ----------------------------------------------------------------------

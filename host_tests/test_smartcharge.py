@@ -72,7 +72,7 @@ def test_tx_profile_needs_transaction_and_ends_with_it(rig):
     assert setp(rig, 1, profile(5, "TxProfile", [(0, 8)], transactionId=tid)) == "Accepted"
     assert offered(rig) == 80
     rig.cmd("card", "AA")
-    assert rig.st.smart.count == 0
+    assert rig.st.smart.engine.count == 0
 
 
 def test_remote_start_with_tx_profile(rig):
@@ -131,6 +131,6 @@ def test_profiles_survive_reboot(rig):
     rig.disconnect()
     rig.reboot()
     rig.connect()
-    assert rig.st.smart.count == 1
+    assert rig.st.smart.engine.count == 1
     charge(rig)
     assert offered(rig) == 90

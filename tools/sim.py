@@ -57,7 +57,7 @@ class Sim:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.data = args.data or os.path.join(ROOT, ".sim", args.id)
-        self.seeds = dict(kv.split("=", 1) for kv in args.set)
+        self.seeds = _seeds(args.set)
         self.clock = SystemClock()  # kept across reboots: the RTC survives a soft reboot
         self.station: Station | None = None
         self.board: SimBoard
@@ -163,8 +163,8 @@ class Sim:
         if self.args.http is not None:
             await self._start_web()
         while not self.quit:
-            st = Station(board=self.board, clock=self.clock, storage=FileStorage(self.data),
-                         log=self.log, trace=self.emit)
+            st = _station(board=self.board, clock=self.clock, storage=FileStorage(self.data),
+                          log=self.log, trace=self.emit)
             self.station = st
             self.runtime = Runtime(st, self.args.url, self.args.id, password=self.args.password)
             kind = await self.runtime.run()
@@ -223,6 +223,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+class SetupError(Exception):
+    """A start-up problem the user can fix: one line, exit status 2."""
+
+
+def _seeds(items: list[str]) -> dict[str, str]:
+    out = {}
+    for kv in items:
+        if "=" not in kv:
+            raise SetupError(f"--set {kv}: expected KEY=VALUE")
+        k, v = kv.split("=", 1)
+        out[k] = v
+    return out
+
+
+def _station(**kw: Any) -> Station:
+    """The core, or a SetupError naming the --set key it refused."""
+    try:
+        st = Station(**kw)
+    except ValueError as e:  # a value the station refuses, e.g. a measurand its meter lacks
+        raise SetupError(f"--set {e}") from None
+    if st.config.unclaimed:
+        raise SetupError("--set " + ", ".join(st.config.unclaimed) + ": unknown configuration key")
+    return st
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
@@ -233,6 +258,9 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(Sim(args).run())
     except KeyboardInterrupt:
         pass
+    except SetupError as e:
+        sys.stderr.write(f"sim.py: {e}\n")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ for _p in (os.path.join(ROOT, "firmware"), ROOT, os.path.join(ROOT, "tools")):
 
 import csms as csms_mod  # noqa: E402
 from evse import timestamp  # noqa: E402
-from evse.journal import Journal
+from evse.journal import Journal  # noqa: E402
 from evse.snapshot import Snapshot  # noqa: E402
 
 TAG = "SOAK01"

@@ -4,7 +4,7 @@ Order: local authorization list, then the authorization cache, then the
 CSMS. `LocalPreAuthorize` lets a locally valid tag start without waiting
 for the CSMS; offline, `LocalAuthorizeOffline` and
 `AllowOfflineTxForUnknownId` decide. The outcome is delivered to
-`decided(st, cid, id_tag, info, purpose)`, registered by the caller.
+`st.on_authorized(st, cid, id_tag, info, purpose)` (transaction.py).
 """
 from evse.authcache import AuthCache
 from evse.idtag import fold
@@ -14,10 +14,8 @@ _CACHE_CAPACITY = 64
 
 def install(st):
     st.cache = AuthCache(capacity=_CACHE_CAPACITY, persist=st.storage.persist("authcache"))
-    st.authlist = None  # the local list feature plugs in here
     st.on_result["Authorize"] = _authorize_result
     st.on_fail["Authorize"] = _authorize_failed
-    st.auth_decided = None  # fn(st, cid, id_tag, info, purpose)
 
 
 def lookup(st, id_tag):
@@ -64,7 +62,7 @@ def online(st):
 
 
 def authorize(st, cid, id_tag, purpose):
-    """Start deciding on `id_tag`; the answer goes to st.auth_decided."""
+    """Start deciding on `id_tag`; the answer goes to st.on_authorized."""
     local = lookup(st, id_tag)
     if online(st):
         if local is not None and local["status"] == "Accepted" and st.config.get("LocalPreAuthorize"):
@@ -88,8 +86,8 @@ def offline_info(st, local):
 
 
 def _decide(st, cid, id_tag, info, purpose):
-    if st.auth_decided is not None:
-        st.auth_decided(st, cid, id_tag, info, purpose)
+    if st.on_authorized is not None:
+        st.on_authorized(st, cid, id_tag, info, purpose)
 
 
 def _authorize_result(st, payload, ctx):

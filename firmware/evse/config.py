@@ -1,11 +1,10 @@
 """OCPP 1.6 configuration keys: GetConfiguration / ChangeConfiguration.
 
-Every key of OCPP 1.6 section 9 for the profiles the station has (Core,
-Local Auth List Management, Reservation, Smart Charging) and the Security
-Whitepaper ed.3 keys, one line each in the module-level table `_T`. Optional
-keys of features the station lacks are absent: MinimumStatusDuration (C-05),
-MaxEnergyOnInvalidId (C-03), BlinkRepeat, LightIntensity and
-ConnectorSwitch3to1PhaseSupported (1-phase only).
+The Core keys of OCPP 1.6 section 9.1, one line each in the module-level
+table `_T`. Every other key belongs to the feature that uses it and is
+declared by its install() with add_keys() (a table in the same format) or
+add_key(): one owner per key. Keys of features the station lacks are absent
+(BlinkRepeat, LightIntensity, ConnectorSwitch3to1PhaseSupported: 1-phase).
 
 Defaults are those of the certified reference station (HS31007D, ORS-1..19).
 A value comes from, last wins:
@@ -62,8 +61,6 @@ _ROTATIONS = ("NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TS
 # StopTransactionOnEVSideDisconnect both ways: C-06.1/C-06.2.
 # UnlockConnectorOnEVSideDisconnect only false: fixed cable (C-10.2).
 # StopTransactionMaxMeterValues is not in 9.1 but common (ORS-8).
-# AuthorizationKey: 16..20 bytes as text or 32..40 hex digits (the transport
-# decodes); CpoName, SecurityProfile and the rest: Security Whitepaper ed.3.
 _T = """
 AllowOfflineTxForUnknownId b false 0 1
 AuthorizationCacheEnabled b true 0 1
@@ -95,26 +92,12 @@ TransactionMessageAttempts i 3 1 10
 TransactionMessageRetryInterval i 60 0 3600
 UnlockConnectorOnEVSideDisconnect b false 0 0
 WebSocketPingInterval i 120 0 3600
-LocalAuthListEnabled b true 0 1
-LocalAuthListMaxLength ir 100 0 -
-SendLocalListMaxLength ir 100 0 -
-ReserveConnectorZeroSupported br true 0 1
-ChargeProfileMaxStackLevel ir 3 0 -
-ChargingScheduleAllowedChargingRateUnit cr Current,Power - 0
-ChargingScheduleMaxPeriods ir 86400 0 -
-MaxChargingProfilesInstalled ir 3 0 -
-AdditionalRootCertificateCheck br false 0 1
-AuthorizationKey sw - 16 40
-CertificateSignedMaxChainSize ir 10000 0 -
-CertificateStoreMaxLength ir 1 0 -
-CpoName s - 0 500
-SecurityProfile i 0 0 3
 """
 
 
-def _line(i):
-    """The row of the table line starting at index i."""
-    f = _T[i:_T.find("\n", i)].split(" ")
+def _line(t, i):
+    """The row of the line of table `t` starting at index i."""
+    f = t[i:t.find("\n", i)].split(" ")
     spec = "ibsc".find(f[1][0])
     for c in f[1][1:]:
         spec |= _RO if c == "r" else _WO if c == "w" else _BOOT
@@ -127,12 +110,12 @@ def _line(i):
     return (f[0], spec, d, lo, None if f[4] == "-" else int(f[4]))
 
 
-def _lines():
-    """Start index of every table line."""
+def _lines(t):
+    """Start index of every line of table `t`."""
     i = 1
-    while i < len(_T):
+    while i < len(t):
         yield i
-        i = _T.find("\n", i) + 1
+        i = t.find("\n", i) + 1
 
 
 def _text(v):
@@ -171,13 +154,18 @@ class Config:
         self._checks = None  # key -> fn(value) -> None | status
         self._listeners = []
         self._pending = None  # stored values of keys not added yet
+        self._tables = [_T]  # the core table, then one per feature (add_keys)
+        self.unclaimed = {}  # overrides of keys no installed feature declared (yet)
         if overrides:
             for k in overrides:
                 if k == "sampled" or k == "aligned":
                     self._set_members(k, overrides[k])
             for k in overrides:
                 if k != "sampled" and k != "aligned":
-                    self.seed(k, overrides[k])
+                    if self.has(k):
+                        self._seed_override(k, overrides[k])
+                    else:
+                        self.unclaimed[k] = overrides[k]
         self._load()
 
     # ---- reading -----------------------------------------------------
@@ -260,6 +248,40 @@ class Config:
         """fn(key, value) after a ChangeConfiguration changed a value."""
         self._listeners.append(fn)
 
+    def add_keys(self, table, checks=None):
+        """Declare a feature's keys: a text table in the format of `_T`;
+        checks: {key: fn(value) -> None | status} for ChangeConfiguration.
+        Overrides and stored values waiting for these keys now apply; a
+        refused override raises ValueError naming the key."""
+        self._tables.append(table)
+        if checks:
+            if self._checks is None:
+                self._checks = {}
+            self._checks.update(checks)
+        for i in _lines(table):
+            row = _line(table, i)
+            self._claim(row)
+
+    def _seed_override(self, key, text):
+        try:
+            self.seed(key, text)
+        except ValueError as e:
+            raise ValueError("%s: refused value %r (%s)" % (key, text, e)) from None
+
+    def _claim(self, row):
+        key = row[0]
+        for k in list(self.unclaimed):
+            if k.lower() == key.lower():
+                self._seed_override(key, self.unclaimed.pop(k))
+        p = self._pending
+        if p and key in p:
+            text = p.pop(key)
+            if not row[1] & _RO:
+                try:
+                    self._put(row, self._parse(row, text, True))
+                except ValueError:
+                    pass
+
     def add_key(self, key, kind, default, readonly=False, lo=0, hi=None, reboot=False,
                 hidden=False, members=None, check=None):
         """Register (or redefine) a key: kind "int" | "bool" | "string" | "csl".
@@ -286,14 +308,7 @@ class Config:
             if self._checks is None:
                 self._checks = {}
             self._checks[key] = check
-        p = self._pending
-        if p and key in p:
-            text = p.pop(key)
-            if not readonly:
-                try:
-                    self._put(row, self._parse(row, text, True))
-                except ValueError:
-                    pass
+        self._claim(row)
 
     # ---- OCPP messages -----------------------------------------------
     def get_configuration(self, payload) -> dict:
@@ -303,10 +318,11 @@ class Config:
         unknown = []
         if not isinstance(keys, list) or not keys:
             redefined = [r[0] for r in self._extra]
-            for i in _lines():
-                r = _line(i)
-                if not r[1] & _WO and r[0] not in redefined:
-                    known.append(self._entry(r))
+            for t in self._tables:
+                for i in _lines(t):
+                    r = _line(t, i)
+                    if not r[1] & _WO and r[0] not in redefined:
+                        known.append(self._entry(r))
             for r in self._extra:
                 if not r[1] & _WO:
                     known.append(self._entry(r))
@@ -348,17 +364,19 @@ class Config:
                 return r
         if not isinstance(key, str) or not key or len(key) > _KEY_MAX or " " in key or "\n" in key:
             return None
-        i = _T.find("\n" + key + " ")
-        if i >= 0:
-            return _line(i + 1)
+        for t in self._tables:
+            i = t.find("\n" + key + " ")
+            if i >= 0:
+                return _line(t, i + 1)
         k = key.lower()  # CiString: compare case-insensitively
         for r in self._extra:
             if r[0].lower() == k:
                 return r
         n = len(k)
-        for i in _lines():  # compares only names of the same length: no big copies
-            if _T.find(" ", i) - i == n and _T[i:i + n].lower() == k:
-                return _line(i)
+        for t in self._tables:
+            for i in _lines(t):  # compares only names of the same length: no big copies
+                if t.find(" ", i) - i == n and t[i:i + n].lower() == k:
+                    return _line(t, i)
         return None
 
     def _value(self, row):

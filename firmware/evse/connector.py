@@ -33,7 +33,6 @@ class Connector:
 
 
 def install(st):
-    st.connectors = [Connector(i) for i in range(st.ncon + 1)]
     avail = st.storage.persist("availability")
     st.avail_store = avail
     data = avail.load()

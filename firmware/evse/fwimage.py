@@ -22,13 +22,8 @@ import struct
 
 from evse.compat import const, crc32, hexlify
 
-try:  # the one place that knows where the snapshot helpers live
-    from evse.files import ensure_dir, is_dir, remove
-    from evse.snapshot import Snapshot
-except ImportError:  # pragma: no cover - before evse.store was split
-    from evse.store import Snapshot, ensure_dir  # type: ignore[no-redef]
-    from evse.store import _is_dir as is_dir  # type: ignore[no-redef]
-    from evse.store import _remove as remove  # type: ignore[no-redef]
+from evse.files import ensure_dir, is_dir, remove
+from evse.snapshot import Snapshot
 
 MAGIC = b"EVFW"
 FORMAT = const(1)

@@ -16,9 +16,17 @@ from evse.idtag import STATUSES, fold, info_dict, parse_info, rel, unix
 
 PROFILE = "LocalAuthListManagement"  # reported in SupportedFeatureProfiles
 
+# This profile's keys (9.2), in config.py's table format.
+_KEYS = """
+LocalAuthListEnabled b true 0 1
+LocalAuthListMaxLength ir 100 0 -
+SendLocalListMaxLength ir 100 0 -
+"""
+
 
 def install(st):
     cfg = st.config
+    cfg.add_keys(_KEYS)
     st.authlist = LocalList(max_length=cfg.get("LocalAuthListMaxLength"),
                             max_send=cfg.get("SendLocalListMaxLength"),
                             persist=st.storage.persist("locallist"))

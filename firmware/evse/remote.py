@@ -1,6 +1,6 @@
-"""CSMS-initiated Core operations (OCPP 1.6 section 5): configuration,
-availability, reset, unlock, cache, data transfer."""
-from evse import connector, transaction
+"""CSMS-initiated Core operations (OCPP 1.6 section 5): remote start and
+stop, configuration, availability, reset, unlock, cache, data transfer."""
+from evse import authorize, connector, transaction
 from evse.compat import const
 
 _RESET_GRACE_MS = const(5000)  # time to deliver StopTransactions before rebooting
@@ -8,6 +8,8 @@ _RESET_GRACE_MS = const(5000)  # time to deliver StopTransactions before rebooti
 
 def install(st):
     h = st.handlers
+    h["RemoteStartTransaction"] = _remote_start
+    h["RemoteStopTransaction"] = _remote_stop
     h["GetConfiguration"] = lambda st, p: st.config.get_configuration(p)
     h["ChangeConfiguration"] = lambda st, p: st.config.change_configuration(p)
     h["ChangeAvailability"] = _change_availability
@@ -15,12 +17,48 @@ def install(st):
     h["UnlockConnector"] = _unlock
     h["ClearCache"] = _clear_cache
     h["DataTransfer"] = _data_transfer
-    st.vendors = {}  # vendorId -> fn(st, messageId, data) -> (status, data)
     st.on_result["DataTransfer"] = _data_result
     st.on_fail["DataTransfer"] = _data_failed
     st.on_tx.append(_tx_changed)
     st.on_timer["reset"] = _reboot_now
     st.add_answer_hook(lambda st, now: reset_progress(st))
+
+
+# ---- remote start / stop --------------------------------------------------
+def _remote_start(st, p):
+    if st.registration != "Accepted":
+        return {"status": "Rejected"}  # 4.2: not allowed while Pending
+    cid = p.get("connectorId")
+    tag = p["idTag"]
+    info = authorize.lookup(st, tag)
+    parent = info and info.get("parentIdTag")
+    if cid is None:  # the first connector this tag may use now
+        cid = next((c.id for c in st.connectors[1:] if transaction.can_start(st, c)
+                    and st.reservation_for(st, c, tag, parent) is not False), 0)
+    if cid < 1 or cid > st.ncon or not transaction.can_start(st, st.connectors[cid]):
+        return {"status": "Rejected"}
+    prof = p.get("chargingProfile")
+    if prof is not None and prof.get("chargingProfilePurpose") != "TxProfile":
+        return {"status": "Rejected"}  # 5.11: only a TxProfile may come with it
+    c = st.connectors[cid]
+    if st.reservation_for(st, c, tag, parent) is False:
+        return {"status": "Rejected"}
+    if prof is not None and st.remote_profile is not None:
+        if st.remote_profile(st, cid, prof) is False:
+            return {"status": "Rejected"}
+    if st.config.get("AuthorizeRemoteTxRequests"):
+        authorize.authorize(st, cid, tag, "remote")
+    else:
+        transaction.decided(st, cid, tag, {"status": "Accepted"}, "remote")
+    return {"status": "Accepted"}
+
+
+def _remote_stop(st, p):
+    for c in st.connectors[1:]:
+        if c.tx is not None and c.tx.tx_id == p["transactionId"]:
+            transaction.stop(st, c, "Remote")
+            return {"status": "Accepted"}
+    return {"status": "Rejected"}
 
 
 # ---- availability ----------------------------------------------------------

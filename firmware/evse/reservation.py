@@ -42,20 +42,32 @@ from evse.idtag import fold
 from evse.compat import const
 
 PROFILE = "Reservation"  # reported in SupportedFeatureProfiles
+NEEDS = ("connector", "transaction")
+_KEYS = """
+ReserveConnectorZeroSupported br true 0 1
+"""  # 9.3, config.py's table format
 
 _CHECK_MAX_S = const(60)  # re-check expiry at least this often: the CSMS may set the clock
 
 
+class Reservations:
+    """This feature's state on the station (`st.resv`)."""
+
+    def __init__(self, store):
+        self.items = []  # reservation dicts as the CSMS sent them
+        self.store = store
+        self.busy = False  # _update is running (it triggers status changes)
+
+
 def install(st):
-    st.reservations = []
-    st.resv_store = st.storage.persist("reservations")
+    st.config.add_keys(_KEYS)
+    st.resv = Reservations(st.storage.persist("reservations"))
     st.handlers["ReserveNow"] = _reserve_now
     st.handlers["CancelReservation"] = _cancel
     st.reservation_for = reservation_for
     st.on_tx.append(_tx_changed)
     st.on_status.append(_status_changed)
     st.on_timer["rsv"] = lambda st, now: _update(st)
-    st.resv_busy = False
     _load(st)
     _update(st)
 
@@ -102,7 +114,7 @@ def _match(r, id_tag, parent):
 
 
 def _find(st, rid):
-    for r in st.reservations:
+    for r in st.resv.items:
         if r["reservationId"] == rid:
             return r
     return None
@@ -111,7 +123,7 @@ def _find(st, rid):
 # ---- the seam ------------------------------------------------------------------
 def reservation_for(st, c, id_tag, parent):
     """None, a reservationId, or False (see the module docstring)."""
-    rs = st.reservations
+    rs = st.resv.items
     if not rs:
         return None
     for r in rs:
@@ -137,13 +149,13 @@ def _reserve_now(st, p):
     if exp is None or exp <= st.clock.unix():
         return {"status": "Rejected"}
     old = _find(st, rid)
-    others = [r for r in st.reservations if r is not old]
+    others = [r for r in st.resv.items if r is not old]
     status = _placeable(st, cid, others)
     if status == "Accepted":
         r = {"reservationId": rid, "connectorId": cid, "idTag": p["idTag"], "expiryDate": p["expiryDate"]}
         if p.get("parentIdTag"):
             r["parentIdTag"] = p["parentIdTag"]
-        st.reservations = others + [r]
+        st.resv.items = others + [r]
         st.log("info", "reservation %d on connector %d for %s" % (rid, cid, p["idTag"]))
         _save(st)
         _update(st)
@@ -182,7 +194,7 @@ def _cancel(st, p):
     r = _find(st, p["reservationId"])
     if r is None:
         return {"status": "Rejected"}
-    st.reservations = [x for x in st.reservations if x is not r]
+    st.resv.items = [x for x in st.resv.items if x is not r]
     st.log("info", "reservation %d cancelled" % r["reservationId"])
     _save(st)
     _update(st)
@@ -196,7 +208,7 @@ def _tx_changed(st, c, started):
     rid = c.tx.reservation if started and c.tx is not None else None
     r = _find(st, rid) if rid is not None else None
     if r is not None:
-        st.reservations = [x for x in st.reservations if x is not r]
+        st.resv.items = [x for x in st.resv.items if x is not r]
         st.log("info", "reservation %d used by transaction" % rid)
         _save(st)
 
@@ -208,17 +220,17 @@ def _status_changed(st, c):
 def _update(st):
     """Terminate what has ended, recompute Connector.reservation and the
     expiry timer, report the statuses that changed."""
-    if st.resv_busy:
+    if st.resv.busy:
         return  # a status change caused by our own refresh below
-    st.resv_busy = True
+    st.resv.busy = True
     try:
         _recompute(st)
     finally:
-        st.resv_busy = False
+        st.resv.busy = False
 
 
 def _recompute(st):
-    if not st.reservations:
+    if not st.resv.items:
         for c in st.connectors[1:]:
             if c.reservation is not None or (c.auth is not None and c.auth[2] is not None):
                 break
@@ -229,7 +241,7 @@ def _recompute(st):
     c0 = st.connectors[0]
     down = c0.fault is not None or not c0.operative
     keep = []
-    for r in st.reservations:
+    for r in st.resv.items:
         c = st.connectors[r["connectorId"]]
         if _expiry(r) <= now:
             why = "expired"
@@ -239,8 +251,8 @@ def _recompute(st):
             keep.append(r)
             continue
         st.log("info", "reservation %d %s" % (r["reservationId"], why))
-    if len(keep) != len(st.reservations):
-        st.reservations = keep
+    if len(keep) != len(st.resv.items):
+        st.resv.items = keep
         _save(st)
     ids = [r["reservationId"] for r in keep]
     for c in st.connectors[1:]:
@@ -268,14 +280,14 @@ def _recompute(st):
 # ---- persistence ----------------------------------------------------------------
 def _save(st):
     try:
-        st.resv_store.save(st.reservations)
+        st.resv.store.save(st.resv.items)
     except Exception as e:  # noqa: BLE001 - RAM stays right; lost at a reboot at worst
         st.log("error", "reservations not saved: " + repr(e))
 
 
 def _load(st):
     """Stored reservations; anything malformed is dropped, never raised."""
-    data = st.resv_store.load()
+    data = st.resv.store.load()
     out = []
     if not isinstance(data, list):
         return
@@ -292,4 +304,4 @@ def _load(st):
             ok = False
         if ok and all(x["reservationId"] != rid and (cid == 0 or x["connectorId"] != cid) for x in out):
             out.append(r)
-    st.reservations = out
+    st.resv.items = out

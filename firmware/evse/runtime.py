@@ -3,11 +3,16 @@
 It connects (with backoff), feeds frames to the station, wakes it when its
 next deadline comes, writes what it emits, and returns when the station
 asks for a reboot. Same code on the MCU (MicroPython asyncio) and the host.
+
+The connection parameters are the station's (`station.link`, security.py):
+read before every connect; when the CSMS changes them (link.version moves)
+the link is closed and opened again with the new ones. The constructor's
+url / cp_id / password only seed the link like a factory tool would.
 """
 import asyncio
 import binascii
 
-from evse import wsconn
+from evse import tls, wsconn
 from evse.ws import Backoff
 
 
@@ -41,11 +46,12 @@ class Runtime:
     def __init__(self, station, url, cp_id, password=None, ssl=None, log=None,
                  backoff_ms=(1000, 60000)):
         self.st = station
-        tls, self.host, self.port, path = parse_url(url)
-        self.path = path.rstrip("/") + "/" + cp_id
-        self.cp_id = cp_id
-        self.password = password
-        self.ssl = ssl if ssl is not None else (True if tls else None)
+        self.url, self.cp_id, self.password = url, cp_id, password
+        self.ssl = ssl  # an explicit TLS context (tests); else built from the link
+        if station.link is not None:
+            from evse import security
+            security.provision(station, url=url, cp_id=cp_id, password=password)
+        self._version = None  # link.version of the open connection
         self.log = log or station.log
         self.conn = None
         self._wake = asyncio.Event()
@@ -74,7 +80,7 @@ class Runtime:
         try:
             while self.st.reboot is None and not self._stop:
                 await self._session()
-                if self.st.reboot is None and not self._stop:
+                if self.st.reboot is None and not self._stop and not self.link_changed():
                     await self._sleep_ms(self._backoff.next_ms())
         finally:
             self._stop = True
@@ -87,14 +93,41 @@ class Runtime:
         if self.conn is not None:
             asyncio.create_task(self.conn.close())
 
-    async def _session(self):
+    def params(self):
+        """(host, port, path, headers, ssl context or None) from the link."""
+        link = self.st.link
+        url, cp_id, pw, profile, ca, cert, key = self.url, self.cp_id, self.password, 0, None, None, None
+        if link is not None:
+            url, cp_id, pw, profile = link.url or url, link.cp_id or cp_id, link.password, link.profile
+            ca, cert, key = link.ca, link.cert, link.key
+        secure, host, port, path = parse_url(url)
+        if profile >= 2 and not secure:
+            raise ValueError("security profile %d needs a wss:// url" % profile)
         headers = []
-        if self.password:
-            headers.append(("Authorization", basic_auth(self.cp_id, self.password)))
+        if pw and profile < 3:  # profiles 1, 2: HTTP Basic; 3: the client certificate
+            headers.append(("Authorization", basic_auth(cp_id, pw)))
+        ctx = None
+        if secure:
+            ctx = self.ssl
+            if ctx is None:
+                # Never an unverified link: the CSMS root, or the platform's
+                # own root store where it has one (not on MicroPython).
+                ctx = tls.client_context(ca, cert, key) if ca and profile == 3 and cert else \
+                    tls.client_context(ca) if ca else tls.system_context()
+        return host, port, path.rstrip("/") + "/" + cp_id, headers, ctx
+
+    def link_changed(self):
+        link = self.st.link
+        return link is not None and self._version is not None and link.version != self._version
+
+    async def _session(self):
+        link = self.st.link
+        self._version = link.version if link is not None else None
         try:
+            host, port, path, headers, ctx = self.params()
             self.conn = await wsconn.connect(
-                self.host, self.port, self.path, headers=headers, ssl=self.ssl,
-                server_hostname=self.host if self.ssl else None,
+                host, port, path, headers=headers, ssl=ctx,
+                server_hostname=host if ctx is not None else None,
                 ping_interval_s=self.st.config.get("WebSocketPingInterval"))
         except Exception as e:  # DNS, refused, TLS, HTTP 401: all retried
             self.log("warn", "connect failed: " + repr(e))
@@ -110,6 +143,9 @@ class Runtime:
                     break
                 st.receive(text, st.clock.ms())
                 await self.flush()
+                if self.link_changed():
+                    self.log("info", "link parameters changed: reconnecting")
+                    break
         finally:
             conn, self.conn = self.conn, None
             st.disconnected(st.clock.ms())
@@ -131,8 +167,8 @@ class Runtime:
         while not self._stop:
             st.tick(st.clock.ms())
             await self.flush()
-            if st.reboot is not None and self.conn is not None:
-                await self.conn.close()  # ends the reader: run() returns
+            if self.conn is not None and (st.reboot is not None or self.link_changed()):
+                await self.conn.close()  # ends the reader: run() returns or reconnects
             self._wake.clear()
             ms = st.next_ms(st.clock.ms())
             await self._sleep_ms(60000 if ms is None else ms)

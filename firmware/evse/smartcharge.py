@@ -10,21 +10,37 @@ from evse import profilestack, transaction
 from evse.chargingprofile import parse
 
 PROFILE = "SmartCharging"
+NEEDS = ("transaction",)
+# This profile's keys (9.4; ORS-14, 15, 19), in config.py's table format.
+_KEYS = """
+ChargeProfileMaxStackLevel ir 3 0 -
+ChargingScheduleAllowedChargingRateUnit cr Current,Power - 0
+ChargingScheduleMaxPeriods ir 86400 0 -
+MaxChargingProfilesInstalled ir 3 0 -
+"""
 _UNITS = {"Current": "A", "Power": "W"}
+
+
+class SmartState:
+    """This feature's state on the station (`st.smart`)."""
+
+    def __init__(self, engine, store):
+        self.engine = engine  # profilestack.SmartCharging: installed profiles
+        self.store = store
+        self.pending = {}  # cid -> TxProfile from RemoteStartTransaction
 
 
 def install(st):
     cfg = st.config
+    cfg.add_keys(_KEYS)
     units = tuple(_UNITS[u] for u in cfg.get_list("ChargingScheduleAllowedChargingRateUnit") if u in _UNITS)
     b = st.board
     sc = profilestack.SmartCharging(
         max_stack_level=cfg.get("ChargeProfileMaxStackLevel"), max_periods=cfg.get("ChargingScheduleMaxPeriods"),
         max_profiles=cfg.get("MaxChargingProfilesInstalled"), allowed_units=units, connectors=st.ncon,
         voltage=b.voltage, phases=b.phases, hw_max_da=b.max_current_da)
-    st.smart = sc
-    st.smart_store = st.storage.persist("profiles")
-    sc.load(st.smart_store.load() or [])
-    st.pending_profiles = {}  # cid -> TxProfile from RemoteStartTransaction
+    st.smart = SmartState(sc, st.storage.persist("profiles"))
+    sc.load(st.smart.store.load() or [])
     st.handlers["SetChargingProfile"] = _set
     st.handlers["ClearChargingProfile"] = _clear
     st.handlers["GetCompositeSchedule"] = _composite
@@ -32,6 +48,7 @@ def install(st):
     st.remote_profile = _remote_profile
     st.on_tx.append(_tx_changed)
     st.on_timer["sc"] = _boundary
+    _arm(st)
 
 
 def _tx_of(st, cid):
@@ -43,13 +60,27 @@ def _tx_of(st, cid):
 
 
 def _save(st):
-    st.smart_store.save(st.smart.dump())
+    st.smart.store.save(st.smart.engine.dump())
 
 
 def _reapply(st):
-    st.timers.cancel("sc")
     for c in st.connectors[1:]:
         transaction.apply(st, c)
+    _arm(st)
+
+
+def _arm(st):
+    """Time the next instant any connector's limit may change."""
+    now = st.clock.unix()
+    first = None
+    for c in st.connectors[1:]:
+        nxt = st.smart.engine.limit_da(c.id, now, _tx_of(st, c.id)[1])[1]
+        if nxt is not None and (first is None or nxt < first):
+            first = nxt
+    if first is None:
+        st.timers.cancel("sc")
+    else:
+        st.timers.start("sc", st.now, 1000 * max(0, first - now))
 
 
 def _set(st, p):
@@ -57,7 +88,7 @@ def _set(st, p):
     if cid > st.ncon:
         return {"status": "Rejected"}
     tx_id, tx_start = _tx_of(st, cid)
-    status = st.smart.set_profile(cid, p["csChargingProfiles"], st.clock.unix(), tx_id, tx_start)
+    status = st.smart.engine.set_profile(cid, p["csChargingProfiles"], st.clock.unix(), tx_id, tx_start)
     if status == "Accepted":
         _save(st)
         _reapply(st)
@@ -65,7 +96,7 @@ def _set(st, p):
 
 
 def _clear(st, p):
-    status = st.smart.clear(p.get("id"), p.get("connectorId"), p.get("chargingProfilePurpose"),
+    status = st.smart.engine.clear(p.get("id"), p.get("connectorId"), p.get("chargingProfilePurpose"),
                             p.get("stackLevel"))
     if status == "Accepted":
         _save(st)
@@ -78,18 +109,12 @@ def _composite(st, p):
     if cid > st.ncon:
         return {"status": "Rejected"}
     unit = p.get("chargingRateUnit")
-    return st.smart.composite(cid, p["duration"], _UNITS.get(unit, unit), st.clock.unix(), _tx_of(st, cid)[1])
+    return st.smart.engine.composite(cid, p["duration"], _UNITS.get(unit, unit), st.clock.unix(), _tx_of(st, cid)[1])
 
 
 def _limit(st, cid):
-    """The effective limit in deci-amps; arms the timer for its next change."""
-    now = st.clock.unix()
-    da, nxt = st.smart.limit_da(cid, now, _tx_of(st, cid)[1])
-    if nxt is not None:
-        left = st.timers.left("sc", st.now)
-        delay = 1000 * max(0, nxt - now)
-        if left is None or delay < left:
-            st.timers.start("sc", st.now, delay)
+    """The effective limit in deci-amps now (pure: _arm times the next change)."""
+    da = st.smart.engine.limit_da(cid, st.clock.unix(), _tx_of(st, cid)[1])[0]
     return min(da, st.board.max_current_da)
 
 
@@ -100,21 +125,22 @@ def _boundary(st, now):
 def _remote_profile(st, cid, prof):
     """RemoteStartTransaction's TxProfile: checked now, installed when the
     transaction it starts begins (5.11)."""
-    if parse(st.smart, cid, prof, st.clock.unix(), st.clock.unix()) is None:
+    if parse(st.smart.engine, cid, prof, st.clock.unix(), st.clock.unix()) is None:
         return False
-    st.pending_profiles[cid] = prof
+    st.smart.pending[cid] = prof
     return True
 
 
 def _tx_changed(st, c, started):
     if started:
-        prof = st.pending_profiles.pop(c.id, None)
+        prof = st.smart.pending.pop(c.id, None)
         if prof is not None:
             tx_id, tx_start = _tx_of(st, c.id)
-            if st.smart.set_profile(c.id, prof, st.clock.unix(), tx_id, tx_start) != "Accepted":
+            if st.smart.engine.set_profile(c.id, prof, st.clock.unix(), tx_id, tx_start) != "Accepted":
                 st.log("warn", "RemoteStart TxProfile not installed")
             _save(st)
     else:
-        st.pending_profiles.pop(c.id, None)
-        st.smart.end_transaction(c.id)  # 3.13.3: TxProfiles end with their transaction
+        st.smart.pending.pop(c.id, None)
+        st.smart.engine.end_transaction(c.id)  # 3.13.3: TxProfiles end with their transaction
         _save(st)
+    _arm(st)

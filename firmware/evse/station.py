@@ -14,14 +14,17 @@ Feature modules (boot, later transactions, smart charging...) register
 from evse import rpc, schema, timestamp
 from evse.compat import const
 from evse.config import Config
+from evse.connector import Connector
 from evse.timers import Timers
 
 _OUTBOX_MAX = const(16)  # queued non-transaction CALLs (RAM only)
 _HW_ROUNDS = const(4)  # board polls per input: a relay change may move the pilot
 
-# Feature modules installed in this order (each has install(station)).
+# Feature modules (each has install(station)); the order does not matter:
+# every seam is declared in Station.__init__, and a module's NEEDS names the
+# features it calls into. Core features first, then the optional profiles.
 FEATURES = ("boot", "connector", "authorize", "transaction", "metervalues", "remote",
-            "locallist", "reservation", "trigger", "smartcharge")
+            "security", "locallist", "reservation", "trigger", "smartcharge")
 
 
 def _noop(*_):
@@ -58,20 +61,40 @@ class Station:
         self.on_hw = {}  # board event kind -> fn(station, event)
         self.on_status = []  # fn(station, connector) after a status change
         self.on_tx = []  # fn(station, connector, started) at transaction start/stop
-        self.txq = None  # durable transaction message queue (transaction.py)
-        self.connectors = []  # Connector per id, 0 = the station (connector.py)
+        self._link_hooks = ()  # fn(station, now, up): add_link_hook
+        self._answer_hooks = ()  # fn(station, now): add_answer_hook
+        self.connectors = [Connector(i) for i in range(self.ncon + 1)]  # 0 = the station
+        # State of the core features, each filled by its own install().
+        self.avail_store = None  # connector.py: persisted availability
+        self.cache = None  # authorize.py: the Authorization Cache
+        self.on_authorized = None  # fn(st, cid, id_tag, idTagInfo, purpose): transaction.py
+        self.txq = None  # transaction.py: durable transaction message queue
+        self.tx_store = None  # transaction.py: running-transaction snapshot
+        self.reset_kind = None  # remote.py: "Soft"/"Hard" while a reset is pending
+        self.vendors = {}  # DataTransfer vendorId -> fn(st, messageId, data) -> (status, data)
+        self.triggers = {}  # TriggerMessage requestedMessage -> fn(st, cid); any feature adds its own
         # Seams for optional features; the defaults mean "feature absent".
-        self.reservation_for = _no_reservation
-        self.remote_profile = None  # fn(station, cid, TxProfile) from RemoteStart
+        self.authlist = None  # locallist.py: LocalList, consulted before the cache
+        self.resv = None  # reservation.py: its state
+        self.reservation_for = _no_reservation  # fn(st, c, id_tag, parent) -> None | id | False
+        self.smart = None  # smartcharge.py: its state
+        self.limit_da = None  # fn(st, cid) -> deci-amps, pure (smart charging)
+        self.remote_profile = None  # fn(st, cid, TxProfile) -> False to refuse (RemoteStart)
+        self.link = None  # security.py: connection parameters the runtime reads before connecting
+        mods = [__import__("evse." + name, None, None, ["install"]) for name in features]
+        for name, mod in zip(features, mods):
+            for need in getattr(mod, "NEEDS", ()):
+                if need not in features:
+                    raise ValueError(name + " needs " + need)
         profiles = ["Core"]
-        for name in features:
-            mod = __import__("evse." + name, None, None, ["install"])
+        for mod in mods:
             mod.install(self)
             p = getattr(mod, "PROFILE", None)
-            if p is not None:
+            if p is not None and p not in profiles:
                 profiles.append(p)
-        # Report the profiles this build really has, not a wish list.
-        self.config.seed("SupportedFeatureProfiles", ",".join(profiles))
+        # Report the profiles this build really has, not a wish list (in one
+        # order, whatever the install order).
+        self.config.seed("SupportedFeatureProfiles", ",".join(profiles[:1] + sorted(profiles[1:])))
         self._check_storage()
 
     def _check_storage(self):
@@ -111,8 +134,6 @@ class Station:
             self._failed(p, "link lost", now)
         for fn in self._link_hooks:
             self._run(fn, now, False)
-
-    _link_hooks = ()
 
     def add_link_hook(self, fn):
         """fn(station, now, up) on every connect/disconnect."""
@@ -292,8 +313,6 @@ class Station:
             self._run(fn, m[2], p[4])
         for fn in self._answer_hooks:
             self._run(fn, now)
-
-    _answer_hooks = ()
 
     def _run(self, fn, *args):
         """Call a feature hook; a bug in one is logged, never fatal."""

@@ -44,12 +44,9 @@ def from_record(rec):
 def install(st):
     st.txq = TxQueue(st.storage.journal("txq", max_bytes=32768), log=st.log)
     st.tx_store = st.storage.persist("tx")
-    st.auth_decided = _decided
-    st.limit_da = None  # fn(st, cid) -> deci-amps; smart charging plugs in here
+    st.on_authorized = decided
     # C-03 (optional): energy an invalid idTag may still take; 0 = none.
     st.config.add_key("MaxEnergyOnInvalidId", "int", 0, lo=0, hi=1000000)
-    st.handlers["RemoteStartTransaction"] = _remote_start
-    st.handlers["RemoteStopTransaction"] = _remote_stop
     st.on_result["StartTransaction"] = _start_answered
     st.on_result["StopTransaction"] = _stop_answered
     st.on_result["MeterValues"] = _stop_answered
@@ -206,7 +203,7 @@ def _energy_allowed(st, c, tx):
 
 
 # ---- authorization outcome ----------------------------------------------
-def _decided(st, cid, id_tag, info, purpose):
+def decided(st, cid, id_tag, info, purpose):
     c = st.connectors[cid]
     ok = info.get("status") == "Accepted"
     if purpose == "stop":
@@ -233,6 +230,11 @@ def _decided(st, cid, id_tag, info, purpose):
         c.auth = (id_tag, info.get("parentIdTag"), resv)
         st.timers.start("ct%d" % cid, st.now, 1000 * st.config.get("ConnectionTimeOut"))
         connector.refresh(st, cid)
+
+
+def can_start(st, c):
+    """Connector `c` is free for a new transaction."""
+    return c.tx is None and c.fault is None and c.auth is None and connector.operative(st, c)
 
 
 def _connection_timeout(st, now):
@@ -340,44 +342,3 @@ def _tx_failed(st, ctx, reason):
         return  # not queued durably / stays at the head, sent again after reconnect
     st.txq.failed(ctx[0], st.now, st.config.get("TransactionMessageAttempts"),
                   1000 * st.config.get("TransactionMessageRetryInterval"))
-
-
-# ---- remote start / stop --------------------------------------------------
-def _remote_start(st, p):
-    if st.registration != "Accepted":
-        return {"status": "Rejected"}  # 4.2: not allowed while Pending
-    cid = p.get("connectorId")
-    tag = p["idTag"]
-    info = authorize.lookup(st, tag)
-    parent = info and info.get("parentIdTag")
-    if cid is None:  # the first connector this tag may use now
-        cid = next((c.id for c in st.connectors[1:] if _can_start(st, c)
-                    and st.reservation_for(st, c, tag, parent) is not False), 0)
-    if cid < 1 or cid > st.ncon or not _can_start(st, st.connectors[cid]):
-        return {"status": "Rejected"}
-    prof = p.get("chargingProfile")
-    if prof is not None and prof.get("chargingProfilePurpose") != "TxProfile":
-        return {"status": "Rejected"}  # 5.11: only a TxProfile may come with it
-    c = st.connectors[cid]
-    if st.reservation_for(st, c, tag, parent) is False:
-        return {"status": "Rejected"}
-    if prof is not None and st.remote_profile is not None:
-        if st.remote_profile(st, cid, prof) is False:
-            return {"status": "Rejected"}
-    if st.config.get("AuthorizeRemoteTxRequests"):
-        authorize.authorize(st, cid, tag, "remote")
-    else:
-        _decided(st, cid, tag, {"status": "Accepted"}, "remote")
-    return {"status": "Accepted"}
-
-
-def _can_start(st, c):
-    return c.tx is None and c.fault is None and c.auth is None and connector.operative(st, c)
-
-
-def _remote_stop(st, p):
-    for c in st.connectors[1:]:
-        if c.tx is not None and c.tx.tx_id == p["transactionId"]:
-            stop(st, c, "Remote")
-            return {"status": "Accepted"}
-    return {"status": "Rejected"}

@@ -28,10 +28,8 @@ PROFILE = "RemoteTrigger"  # reported in SupportedFeatureProfiles
 
 
 def install(st):
-    t = getattr(st, "triggers", None)
-    if t is None:
-        t = st.triggers = {}
-    # setdefault: a feature installed earlier may have its own target.
+    t = st.triggers
+    # setdefault: a feature (installed before or after) may have its own target.
     t.setdefault("BootNotification", _boot)
     t.setdefault("DiagnosticsStatusNotification", _diagnostics)
     t.setdefault("FirmwareStatusNotification", _firmware)

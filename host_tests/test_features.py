@@ -1,0 +1,104 @@
+"""Feature modules attach through declared seams: any optional feature can be
+left out, the install order does not matter, each key has one owner."""
+import json
+import random
+
+import pytest
+from evse.station import FEATURES
+from rig import Rig
+
+CORE = ("boot", "connector", "authorize", "transaction", "metervalues", "remote")
+OPTIONAL = tuple(f for f in FEATURES if f not in CORE)
+
+
+def FeatureRig(data, features, **kw):  # noqa: N802
+    return Rig(data, features=features, **kw)
+
+
+def session(r):
+    """Boot, a card-first session with meter values, stop by card."""
+    r.connect()
+    r.call("ChangeConfiguration", {"key": "MeterValueSampleInterval", "value": "60"})
+    r.cmd("card", "AA")
+    r.run(2000)
+    r.cmd("plug")
+    r.run(5 * 60 * 1000)
+    r.cmd("card", "AA")
+    r.run(2000)
+    r.cmd("unplug")
+    r.run(2000)
+    return r
+
+
+def test_optional_features_are_optional():
+    assert set(OPTIONAL) >= {"locallist", "reservation", "trigger", "smartcharge", "security"}
+
+
+@pytest.mark.parametrize("left_out", OPTIONAL)
+def test_station_works_without_each_optional_feature(tmp_path, left_out):
+    features = tuple(f for f in FEATURES if f != left_out)
+    r = session(FeatureRig(str(tmp_path), features, tags={"AA": "Accepted"}))
+    assert r.sent("StartTransaction") and r.sent("StopTransaction")[0]["reason"] == "Local"
+    assert r.statuses()[-1] == "Available"
+    assert len(r.sent("MeterValues")) == 5
+    profiles = r.st.config.get("SupportedFeatureProfiles").split(",")
+    mod = __import__("evse." + left_out, None, None, ["install"])
+    if getattr(mod, "PROFILE", None):
+        assert mod.PROFILE not in profiles
+        # Its CSMS calls answer NotSupported from the one dispatch place.
+        action = {"locallist": "GetLocalListVersion", "reservation": "CancelReservation",
+                  "trigger": "TriggerMessage", "smartcharge": "ClearChargingProfile"}[left_out]
+        payload = {"GetLocalListVersion": {}, "CancelReservation": {"reservationId": 1},
+                   "TriggerMessage": {"requestedMessage": "Heartbeat"}, "ClearChargingProfile": {}}[action]
+        assert r.call(action, payload)[2] == "NotSupported"
+    assert not [t for lvl, t in r.logs if lvl == "error"], r.logs
+
+
+def test_core_only_station(tmp_path):
+    r = session(FeatureRig(str(tmp_path), CORE, tags={"AA": "Accepted"}))
+    assert r.st.config.get("SupportedFeatureProfiles") == "Core"
+    assert r.sent("StopTransaction")
+    assert r.call("GetConfiguration", {"key": ["LocalAuthListEnabled"]})[2] == {"unknownKey": ["LocalAuthListEnabled"]}
+
+
+def test_install_order_does_not_matter(tmp_path):
+    def transcript(features, sub):
+        r = session(FeatureRig(str(tmp_path / sub), features, tags={"AA": "Accepted"}))
+        r.call("GetConfiguration", {})
+        out = []
+        for e in r.transcript:
+            m = e["msg"]
+            if m[0] == 3 and isinstance(m[2], dict) and "configurationKey" in m[2]:
+                m = [3, m[1], sorted(json.dumps(k, sort_keys=True) for k in m[2]["configurationKey"])]
+            out.append(m)
+        return out, r.st.config.get("SupportedFeatureProfiles").split(",")
+
+    base, profiles = transcript(FEATURES, "a")
+    shuffled = list(FEATURES)
+    random.Random(8).shuffle(shuffled)
+    for i, order in enumerate((tuple(reversed(FEATURES)), tuple(shuffled))):
+        got, got_profiles = transcript(order, "o%d" % i)
+        assert got == base, order
+        assert sorted(got_profiles) == sorted(profiles)
+
+
+def test_a_feature_states_what_it_needs(tmp_path):
+    with pytest.raises(ValueError, match="smartcharge needs transaction"):
+        FeatureRig(str(tmp_path), ("boot", "connector", "smartcharge"))
+
+
+def test_no_feature_sets_an_undeclared_station_attribute(tmp_path):
+    # Every attribute a feature uses is declared by Station.__init__ before
+    # the features install: installing them adds no new attribute.
+    declared = set(vars(FeatureRig(str(tmp_path / "none"), ()).st))
+    full = set(vars(FeatureRig(str(tmp_path / "all"), FEATURES).st))
+    assert full - declared == set()
+
+
+def test_every_key_has_one_owner():
+    # A key is declared by exactly one table: the core's or one feature's.
+    from evse import config
+    tables = [config._T] + [__import__("evse." + f, None, None, ["install"])._KEYS
+                            for f in FEATURES if hasattr(__import__("evse." + f, None, None, ["x"]), "_KEYS")]
+    names = [line.split(" ")[0] for t in tables for line in t.strip().splitlines()]
+    assert len(names) == len(set(names))

@@ -1,0 +1,57 @@
+"""The link parameters belong to the core (security.py): a CSMS change of
+AuthorizationKey reconnects with the new key, without a reboot; factory
+seeding never undoes what the CSMS set. Over real WebSockets."""
+from ocpp.v16 import call
+
+from live import CsmsThread, StationThread, wait_for
+
+OLD = "0123456789abcdef"
+NEW = "fedcba9876543210-new"
+
+
+def test_authorization_key_change_reconnects_with_the_new_key(tmp_path):
+    c = CsmsThread(heartbeat=60, passwords={"CPK": OLD})
+    s = StationThread(c.url, "CPK", str(tmp_path), password=OLD)
+    try:
+        c.wait_call("BootNotification")
+        first = s.do(lambda: s.runtime.conn)
+        c.csms.passwords["CPK"] = NEW  # the CSMS now expects the new key only
+        assert c.call("CPK", call.ChangeConfiguration(key="AuthorizationKey", value=NEW)).status == "Accepted"
+        # Reconnected with the new key (the old one would get a 401), no reboot.
+        wait_for(lambda: s.do(lambda: s.runtime.conn not in (None, first) and s.station.online), 5, "reconnect")
+        assert s.reboots == [] and len(c.calls("BootNotification")) == 1
+        assert c.call("CPK", call.TriggerMessage(requested_message="Heartbeat")).status == "Accepted"
+        c.wait_call("Heartbeat")
+        # Write-only: never in GetConfiguration, asked for by name or not.
+        for keys in (None, ["AuthorizationKey"]):
+            r = c.call("CPK", call.GetConfiguration(key=keys))
+            assert NEW not in str(r) and OLD not in str(r)
+        assert not [t for _, t in s.logs if NEW in t or OLD in t]
+    finally:
+        s.stop()
+    # A restart with the factory password keeps the key the CSMS set.
+    s = StationThread(c.url, "CPK", str(tmp_path), password=OLD)
+    try:
+        wait_for(lambda: s.do(lambda: s.station.online), 5, "connected with the CSMS's key")
+        assert s.do(lambda: s.station.link.password) == NEW
+    finally:
+        s.stop()
+        c.stop()
+
+
+def test_security_profile_is_only_raised_and_only_with_its_material(tmp_path):
+    c = CsmsThread(heartbeat=60, passwords={"CPS": OLD})
+    s = StationThread(c.url, "CPS", str(tmp_path), password=OLD)
+    try:
+        c.wait_call("BootNotification")
+        change = lambda v: c.call("CPS", call.ChangeConfiguration(key="SecurityProfile", value=v)).status  # noqa: E731
+        r = c.call("CPS", call.GetConfiguration(key=["SecurityProfile"]))
+        assert r.configuration_key[0]["value"] == "0"
+        assert change("2") == "Rejected"  # no CSMS root installed: TLS cannot be verified
+        assert change("1") == "Accepted"  # Basic auth is what it already does
+        assert change("0") == "Rejected"  # never lowered
+        r = c.call("CPS", call.GetConfiguration(key=["SecurityProfile"]))
+        assert r.configuration_key[0]["value"] == "1"
+    finally:
+        s.stop()
+        c.stop()
