@@ -5,9 +5,17 @@ NODE    := node_modules/.stamp-deps
 FW_SRC  := $(shell find firmware boards -name '*.py' 2>/dev/null)
 SIM_URL ?=
 
-.PHONY: test pytest mpy check build sim bench memreport fuzz soak clean fleet-demo deploy repl image package-json
+.PHONY: test browser pytest mpy check build sim bench bench-crypto memreport fuzz soak clean fleet-demo deploy repl image package-json
 
-test: $(VENV) $(NODE) check mpy pytest
+test: $(VENV) $(NODE) browser check mpy pytest
+
+# The dashboard's browser test drives Debian's Chromium (playwright downloads
+# nothing): install it where we may; without it that one test is skipped.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && \
+	   apt-get install -y -q chromium >/dev/null 2>&1)); } || \
+	  echo "chromium could not be installed: the dashboard browser test will be skipped"
 
 $(VENV): requirements-dev.txt
 	test -x $(PY) || python3 -m venv .venv
@@ -26,7 +34,7 @@ mpy: $(VENV)
 	$(PY) tools/build.py --check
 
 build: $(VENV)
-	$(PY) tools/build.py --out build
+	$(PY) tools/build.py --out build $(if $(BOARD),--board $(BOARD))
 
 check: $(VENV)
 	.venv/bin/ruff check firmware boards tools host_tests
@@ -39,13 +47,16 @@ memreport: $(VENV) $(NODE)
 	$(PY) tools/memreport.py
 
 fuzz: $(VENV)
-	FUZZ_EXAMPLES=20000 $(PY) -m pytest -q host_tests/test_fuzz_station.py host_tests/test_schema.py
+	FUZZ_EXAMPLES=20000 $(PY) -m pytest -q host_tests/test_fuzz_station.py host_tests/test_schema.py host_tests/test_pki_der.py
 
 soak: $(VENV)
 	$(PY) tools/soak.py --sessions 60 --seed 1 --seconds 600
 
 bench: $(VENV)
 	$(PY) tools/bench_latency.py
+
+bench-crypto: $(VENV) $(NODE)
+	$(PY) tools/bench_crypto.py
 
 clean:
 	rm -rf build .venv node_modules .sim

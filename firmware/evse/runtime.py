@@ -131,6 +131,7 @@ class Runtime:
                 ping_interval_s=self.st.config.get("WebSocketPingInterval"))
         except Exception as e:  # DNS, refused, TLS, HTTP 401: all retried
             self.log("warn", "connect failed: " + repr(e))
+            self.st.connect_failed(self.st.clock.ms(), e)
             return
         self._backoff.reset()
         st = self.st

@@ -62,6 +62,7 @@ class Station:
         self.on_status = []  # fn(station, connector) after a status change
         self.on_tx = []  # fn(station, connector, started) at transaction start/stop
         self._link_hooks = ()  # fn(station, now, up): add_link_hook
+        self.on_connect_failed = []  # fn(station, now, error): a connect attempt failed (runtime)
         self._answer_hooks = ()  # fn(station, now): add_answer_hook
         self.connectors = [Connector(i) for i in range(self.ncon + 1)]  # 0 = the station
         # State of the core features, each filled by its own install().
@@ -122,6 +123,14 @@ class Station:
         for fn in self._link_hooks:
             self._run(fn, now, True)
         self._pump(now)
+
+    def connect_failed(self, now, error):
+        """The runtime could not connect (DNS, refused, TLS, HTTP 401...):
+        `error` is the exception. Features classify it (security events)."""
+        self.now = now
+        self._event({"event": "connect_failed", "error": repr(error)})
+        for fn in self.on_connect_failed:
+            self._run(fn, now, error)
 
     def disconnected(self, now):
         self.now = now
