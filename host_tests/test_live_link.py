@@ -13,7 +13,7 @@ def test_authorization_key_change_reconnects_with_the_new_key(tmp_path):
     c = CsmsThread(heartbeat=60, passwords={"CPK": OLD})
     s = StationThread(c.url, "CPK", str(tmp_path), password=OLD)
     try:
-        c.wait_call("BootNotification")
+        wait_for(lambda: s.do(lambda: s.station.registration == "Accepted"), 5, "boot accepted")
         first = s.do(lambda: s.runtime.conn)
         c.csms.passwords["CPK"] = NEW  # the CSMS now expects the new key only
         assert c.call("CPK", call.ChangeConfiguration(key="AuthorizationKey", value=NEW)).status == "Accepted"
@@ -43,12 +43,15 @@ def test_security_profile_is_only_raised_and_only_with_its_material(tmp_path):
     c = CsmsThread(heartbeat=60, passwords={"CPS": OLD})
     s = StationThread(c.url, "CPS", str(tmp_path), password=OLD)
     try:
-        c.wait_call("BootNotification")
+        wait_for(lambda: s.do(lambda: s.station.registration == "Accepted"), 5, "boot accepted")
         change = lambda v: c.call("CPS", call.ChangeConfiguration(key="SecurityProfile", value=v)).status  # noqa: E731
         r = c.call("CPS", call.GetConfiguration(key=["SecurityProfile"]))
         assert r.configuration_key[0]["value"] == "0"
         assert change("2") == "Rejected"  # no CSMS root installed: TLS cannot be verified
+        old = c.csms.stations["CPS"]
         assert change("1") == "Accepted"  # Basic auth is what it already does
+        # A new profile means a new connection (whitepaper 2.4): wait for it.
+        wait_for(lambda: c.csms.stations.get("CPS") not in (None, old), 5, "reconnect")
         assert change("0") == "Rejected"  # never lowered
         r = c.call("CPS", call.GetConfiguration(key=["SecurityProfile"]))
         assert r.configuration_key[0]["value"] == "1"
