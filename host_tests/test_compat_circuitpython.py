@@ -139,16 +139,33 @@ def test_writable_filesystem_is_detected(tmp_path):
     assert os.listdir(tmp_path) == []  # the probe is gone
 
 
-def test_station_over_a_read_only_filesystem_raises_today(read_only):
-    """What the issue reports: the storage layer raises OSError out of the
-    Station constructor (boards/cp_picow/code.py therefore checks first)."""
-    with pytest.raises(OSError):
-        _station(str(read_only / "data"))
+def test_station_over_a_read_only_filesystem_reports_and_runs(read_only):
+    """A file system that refuses writes (CircuitPython with USB storage on):
+    the station runs from RAM, logs why and reports connector 0 Faulted
+    (OtherError, vendorErrorCode StorageReadOnly); it never raises."""
+    from scenarios.scripted import ScriptedCsms
+    from scenarios.vclock import VirtualClock
 
-
-@pytest.mark.xfail(strict=True, reason="needs evse/storage.py to report, not raise (see the h3 report)")
-def test_station_over_a_read_only_filesystem_should_report_and_run(read_only):
-    st = _station(str(read_only / "data"))
-    assert st.storage.error  # reported, e.g. "read-only"
-    st.connected(0)
-    assert st.take_frames()  # BootNotification still goes out
+    from boards.sim.board import SimBoard
+    from evse.station import Station
+    from evse.storage import FileStorage
+    logs = []
+    clock = VirtualClock()
+    board = SimBoard()
+    st = Station(board=board, clock=clock, storage=FileStorage(str(read_only / "data")),
+                 log=lambda lvl, text: logs.append((lvl, text)))
+    assert st.storage.error and any(lvl == "error" and "refuses writes" in t for lvl, t in logs)
+    cs = ScriptedCsms(st, clock)
+    cs.tags = {"AA": "Accepted"}
+    st.connected(clock.ms())
+    cs.pump()
+    sent = [e["msg"] for e in cs.transcript if e["dir"] == "cs" and e["msg"][0] == 2]
+    assert sent[0][2] == "BootNotification"
+    zero = [m[3] for m in sent if m[2] == "StatusNotification" and m[3]["connectorId"] == 0]
+    assert zero and zero[0]["status"] == "Faulted" and zero[0]["vendorErrorCode"] == "StorageReadOnly"
+    for cmd, args in (("card", ["AA"]), ("plug", [])):  # a session still runs, from RAM
+        board.command(cmd, args)
+        st.tick(clock.ms())
+        cs.pump()
+    cs.run_for(5000)
+    assert st.connectors[1].status == "Charging"

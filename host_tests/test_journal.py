@@ -765,3 +765,25 @@ mp.runPython(@PY@);
                            None, 9, (11 + 7) + 15 * 6 + 16 * 2]
     assert t["torn"] == [[[12, 2, "msg11"], [17, 2, "patched"]], "corrupt", 1]
     assert t["again"] == [[12, 17], None]
+
+
+def test_mem_journal_behaves_like_the_journal(tmp_path):
+    # The RAM fallback (file system refusing writes) keeps the same contract.
+    from evse.journal import MemJournal
+    a, b = opened(tmp_path, max_bytes=120), MemJournal(max_bytes=120)
+    b.open()
+    for j in (a, b):
+        s1 = j.append(1, b"one")
+        s2 = j.append(2, b"two")
+        j.delete(s1)
+        s3 = j.append(3, b"three")
+        assert j.read(s2) == b"two" and j.read(s3) == b"three"
+        with pytest.raises(KeyError):
+            j.read(s1)
+        with pytest.raises(KeyError):
+            j.delete(s1)
+        with pytest.raises(JournalFull):
+            j.append(4, b"x" * 100)
+        with pytest.raises(ValueError):
+            j.append(253, b"x")
+    assert list(a.live()) == list(b.live()) and a.live_bytes == b.live_bytes and a.count == b.count

@@ -415,3 +415,52 @@ class Journal:
         self.live_bytes = sum(lens)
         for n in old:
             remove(self._path(n))
+
+
+class MemJournal:
+    """The Journal interface in RAM, bounded the same way: what the station
+    falls back to when the file system refuses writes (e.g. CircuitPython
+    with USB storage on). Nothing survives a power cut; the station says so."""
+
+    def __init__(self, max_bytes=32768):
+        self.max_bytes = max_bytes
+        self.error = None
+        self.live_bytes = 0
+        self._recs = []  # [seq, kind, data]
+        self._next = 1
+
+    @property
+    def count(self):
+        return len(self._recs)
+
+    def open(self, records=True):
+        return [tuple(r) for r in self._recs] if records else len(self._recs)
+
+    def live(self):
+        for r in list(self._recs):  # deleting while iterating is fine
+            yield r[0], r[1], r[2]
+
+    def append(self, kind, data):
+        if kind < 0 or kind > KIND_MAX or len(data) > DATA_MAX:
+            raise ValueError("kind or size")
+        if self.live_bytes + _OVERHEAD + len(data) > self.max_bytes:
+            raise JournalFull()
+        seq = self._next
+        self._next += 1
+        self._recs.append([seq, kind, bytes(data)])
+        self.live_bytes += _OVERHEAD + len(data)
+        return seq
+
+    def _find(self, seq):
+        for i in range(len(self._recs)):
+            if self._recs[i][0] == seq:
+                return i
+        raise KeyError(seq)
+
+    def read(self, seq):
+        return self._recs[self._find(seq)][2]
+
+    def delete(self, seq):
+        r = self._recs.pop(self._find(seq))
+        self.live_bytes -= _OVERHEAD + len(r[2])
+        self._next += 1

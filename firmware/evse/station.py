@@ -105,6 +105,14 @@ class Station:
             bad.append("txq")
         for name in bad:
             self.security_event("StorageCorrupted", name + " reset to defaults")
+        err = getattr(self.storage, "error", None)
+        if err:
+            # Runs on from RAM (nothing survives a power cut): say so locally
+            # and to the CSMS, as a fault of the Charge Point (connector 0).
+            self.log("error", err)
+            c = self.connectors[0]
+            c.fault, c.vendor_error = ("OtherError", "storage read-only"), "StorageReadOnly"
+            c.status = "Faulted"
 
     def security_event(self, kind, info=None):
         """Log a security event and report it (Security Whitepaper

@@ -1,7 +1,13 @@
 """The storage adapter the core is given: named snapshots and journals
-under one directory (the station's flash). See snapshot.py and journal.py for the formats."""
+under one directory (the station's flash). See snapshot.py and journal.py
+for the formats.
+
+A file system that refuses writes (read-only, full, CircuitPython with USB
+storage on) never raises out of here: the values stay in RAM, journals fall
+back to a bounded RAM journal, and `error` says why, so the station can run
+on and report it."""
 from evse.files import ensure_dir
-from evse.journal import Journal
+from evse.journal import Journal, MemJournal
 from evse.snapshot import Snapshot
 
 
@@ -10,32 +16,57 @@ class _Persist:
     loads as None (the owner falls back to defaults) and is remembered in
     `error` so the station can log a security event."""
 
-    def __init__(self, path):
+    def __init__(self, path, owner):
         self.snap = Snapshot(path)
+        self.owner = owner
 
     @property
     def error(self):
         return self.snap.error
 
     def load(self):
-        return self.snap.load(None)
+        try:
+            return self.snap.load(None)
+        except OSError as e:
+            self.owner.failed(e)
+            return None
 
     def save(self, obj):
-        self.snap.save(obj)
+        if self.owner.error:
+            return  # read-only: RAM is the only copy, reported once
+        try:
+            self.snap.save(obj)
+        except OSError as e:
+            self.owner.failed(e)
 
 
 class FileStorage:
     def __init__(self, root):
         self.root = root.rstrip("/")
-        ensure_dir(self.root)
+        self.error = None  # why writes are refused, once they are
         self.opened = []  # every persist handed out, to report corrupt ones
+        try:
+            ensure_dir(self.root)
+        except OSError as e:
+            self.failed(e)
+
+    def failed(self, e):
+        if self.error is None:
+            self.error = "storage refuses writes: " + repr(e)
 
     def persist(self, name):
-        p = _Persist(self.root + "/" + name + ".json")
+        p = _Persist(self.root + "/" + name + ".json", self)
         self.opened.append((name, p))
         return p
 
     def journal(self, name, **kw):
-        d = self.root + "/" + name
-        ensure_dir(d)
-        return Journal(d, **kw)
+        if self.error is None:
+            d = self.root + "/" + name
+            try:
+                ensure_dir(d)
+                j = Journal(d, **kw)
+                j.open(False)  # a file system that fails here fails for the owner too
+                return j
+            except OSError as e:
+                self.failed(e)
+        return MemJournal(kw.get("max_bytes", 32768))
