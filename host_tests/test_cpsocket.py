@@ -12,7 +12,7 @@ from fake_socketpool import FakeSocketPool, FakeSSLContext
 from live import CsmsThread, StationThread, wait_for
 from test_tls import make_pki, server_context
 
-from evse import compat, cpsocket, tls
+from evse import compat, cpsocket, tls, transport
 
 
 @pytest.fixture
@@ -132,7 +132,7 @@ def test_compat_picks_the_transport_on_circuitpython(pool, monkeypatch):
     monkeypatch.setattr(compat, "CIRCUITPYTHON", True)
 
     async def go():
-        r, w = await compat.open_connection("127.0.0.1", srv.port)
+        r, w = await transport.open_connection("127.0.0.1", srv.port)
         assert isinstance(r, cpsocket.Stream) and r is w
         await w.wait_closed()
     asyncio.run(go())
@@ -141,7 +141,7 @@ def test_compat_picks_the_transport_on_circuitpython(pool, monkeypatch):
 
     async def cpython():
         srv2 = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
-        r, w = await compat.open_connection("127.0.0.1", srv2.sockets[0].getsockname()[1])
+        r, w = await transport.open_connection("127.0.0.1", srv2.sockets[0].getsockname()[1])
         assert isinstance(w, asyncio.StreamWriter)
         w.close()
         srv2.close()

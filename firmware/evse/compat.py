@@ -14,7 +14,7 @@ except ImportError:  # CPython: const() is just the value.
 
 MICROPYTHON = sys.implementation.name in ("micropython", "circuitpython")
 # CircuitPython: asyncio is Adafruit's library and sockets come from
-# socketpool, so streams go through evse.cpsocket (open_connection below).
+# socketpool, so streams go through evse.cpsocket (evse.transport picks).
 CIRCUITPYTHON = sys.implementation.name == "circuitpython"
 
 # MicroPython's ticks wrap at 2**30 ms (~12.4 days). CPython emulates the
@@ -151,18 +151,3 @@ def sha256_hasher(data=b""):
 def sha256(data):
     """SHA-256 digest of `data`, on every port."""
     return sha256_hasher(data).digest()
-
-
-async def open_connection(host, port, ssl=None, server_hostname=None):
-    """(reader, writer) of a TCP (`ssl` context or True: TLS) stream:
-    asyncio's streams, or on CircuitPython the socketpool transport
-    (evse.cpsocket), whose asyncio library has no usable streams."""
-    if CIRCUITPYTHON:
-        from evse.cpsocket import open_connection as opener
-    else:
-        import asyncio
-
-        opener = asyncio.open_connection
-    if ssl:
-        return await opener(host, port, ssl=ssl, server_hostname=server_hostname)
-    return await opener(host, port)

@@ -8,7 +8,8 @@ write on a socket.
 """
 import asyncio
 
-from evse.compat import const, open_connection
+from evse.compat import const
+from evse.transport import open_connection
 from evse.ws import CLOSED, CONNECTING, OPEN, WsClient
 
 _READ = const(1024)  # bytes per socket read
