@@ -31,11 +31,52 @@ def install(st):
                             max_send=cfg.get("SendLocalListMaxLength"),
                             persist=st.storage.persist("locallist"))
     st.handlers["SendLocalList"] = _send_local_list
+    st.stream_handlers["SendLocalList"] = _send_stream
     st.handlers["GetLocalListVersion"] = _get_version
 
 
 def _send_local_list(st, p):
     status = st.authlist.send_local_list(p, st.config.get("LocalAuthListEnabled"))
+    if status == "Accepted":
+        st.log("info", "local list version %d, %d entries" % (st.authlist.version, len(st.authlist)))
+    return {"status": status}
+
+
+def _send_stream(st, r):
+    # A big SendLocalList read in place (rpc.STREAM_MIN): the small fields
+    # first (keys come in any order), the whole frame checked, then the list
+    # entry by entry straight into the compact table: no object tree.
+    from evse import schema
+    from evse.rpc import CallError
+
+    head = {}
+    at = None
+    for key in r.keys():
+        if key == "localAuthorizationList":
+            at = r.pos  # skipped (and checked) now, walked below
+        else:
+            head[key] = r.value(max_size=64)
+    r.frame_end()
+    err = schema.check_call("SendLocalList", head)
+    if err is not None:
+        raise CallError(err[0], err[1])
+
+    def entries():
+        if at is None:
+            return
+        r.pos = at
+        box = [None]
+        one = {"listVersion": 1, "updateType": "Full", "localAuthorizationList": box}
+        for _ in r.items():
+            e = r.value(max_depth=2, max_size=256)
+            box[0] = e
+            err = schema.check_call("SendLocalList", one)
+            if err is not None:
+                raise CallError(err[0], err[1])
+            yield e
+
+    enabled = st.config.get("LocalAuthListEnabled")
+    status = st.authlist.update(head["listVersion"], head["updateType"], entries(), enabled)
     if status == "Accepted":
         st.log("info", "local list version %d, %d entries" % (st.authlist.version, len(st.authlist)))
     return {"status": status}
@@ -119,27 +160,34 @@ class LocalList:
         return self.version if self._map else 0
 
     def send_local_list(self, payload, enabled=True) -> str:
-        """Apply a SendLocalList.req; returns the SendLocalList.conf status.
-        All or nothing: the new list is built aside, saved, then swapped in."""
-        if not enabled:
-            return "NotSupported"
+        """Apply a SendLocalList.req; returns the SendLocalList.conf status."""
         try:
             ver = payload["listVersion"]
-            full = payload["updateType"] == "Full"
-            diff = payload["updateType"] == "Differential"
+            kind = payload["updateType"]
             items = payload.get("localAuthorizationList") or []
         except (KeyError, TypeError, AttributeError):  # not a request object: Failed
+            return "Failed" if enabled else "NotSupported"
+        if not isinstance(items, list):
+            return "Failed" if enabled else "NotSupported"
+        return self.update(ver, kind, items, enabled)
+
+    def update(self, ver, kind, items, enabled=True) -> str:
+        """SendLocalList from its fields; `items` is any iterable of entries
+        (a streamed list is read one entry at a time, counted against
+        max_send as it goes). All or nothing: the new list is built aside,
+        saved, then swapped in."""
+        if not enabled:
+            return "NotSupported"
+        full = kind == "Full"
+        if type(ver) is not int or not (full or kind == "Differential"):
             return "Failed"
-        if type(ver) is not int or not (full or diff) or not isinstance(items, list):
-            return "Failed"
-        if diff and ver <= self.get_version():
+        if not full and ver <= self.get_version():
             return "VersionMismatch"
-        if full and (ver < 0 or (ver == 0 and items)):
-            return "Failed"
-        if len(items) > self.max_send:
+        if full and ver < 0:
             return "Failed"
         new = self._apply({} if full else dict(self._map), items, full)
-        if new is None or len(new) > self.max_length:
+        # Full 0 with entries: 0 means "no list" (section 5.10)
+        if new is None or len(new) > self.max_length or (full and ver == 0 and new):
             return "Failed"
         if self._persist is not None:
             try:
@@ -154,8 +202,10 @@ class LocalList:
         """Entries of one request applied to `new`; None if any is invalid."""
         seen = {}
         parents = {}  # one string object per distinct parentIdTag
+        n = 0
         for it in items:
-            if not isinstance(it, dict):
+            n += 1
+            if n > self.max_send or not isinstance(it, dict):
                 return None
             key = fold(it.get("idTag"))
             if key is None or key in seen:

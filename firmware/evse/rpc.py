@@ -73,6 +73,30 @@ def decode(text):
     return (None, uid if kind == CALL else None, "FormationViolation", "bad message type")
 
 
+STREAM_MIN = const(2048)  # frames at least this long may be read in place
+
+
+def decode_head(data):
+    """(uid, action, reader) of a CALL frame, the reader on its payload
+    (evse.jsonstream), or None when it is not a well-formed CALL head: the
+    caller then falls back to decode(), which answers the error."""
+    from evse.jsonstream import JsonError, Reader
+
+    try:
+        r = Reader(data)
+        kind, uid, action = r.frame()
+    except JsonError:
+        return None
+    if kind != CALL or not isinstance(uid, str) or not uid or len(uid) > _MAX_ID:
+        return None
+    return uid, action, r
+
+
+def recover_id(text):
+    """The unique id of a CALL frame that could not be handled, or None."""
+    return _recover_id(text)
+
+
 def encode_call(uid, action, payload):
     return json.dumps([CALL, uid, action, payload])
 

@@ -11,9 +11,14 @@ url / cp_id / password only seed the link like a factory tool would.
 """
 import asyncio
 import binascii
+import gc
 
 from evse import tls, wsconn
+from evse.compat import const, ticks_diff
 from evse.ws import Backoff
+
+_BEAT_MS = const(5000)  # longest timer sleep: the watchdog sees the core tick
+_FAULT_MS = const(200)  # pause after a task survived an exception (no hot loop)
 
 
 def parse_url(url):
@@ -57,6 +62,26 @@ class Runtime:
         self._wake = asyncio.Event()
         self._backoff = Backoff(base_ms=backoff_ms[0], max_ms=backoff_ms[1])
         self._stop = False
+        self.beat = station.clock.ms()  # tick of the last timer round that completed
+        self.faults = 0  # exceptions the runtime's tasks survived
+
+    def alive(self, now, max_ms):
+        """True while the timer loop has completed a round in the last max_ms
+        (the device's watchdog is fed only then)."""
+        return ticks_diff(now, self.beat) < max_ms
+
+    def fault(self, where, e, close=True):
+        """A task survived `e`: log it, collect, and (close) drop the link,
+        which may be half-written; reconnect and the durable queue recover."""
+        self.faults += 1
+        gc.collect()
+        try:
+            self.log("error", where + ": " + repr(e))
+        except Exception:  # noqa: BLE001 - even the log may fail out of memory
+            pass
+        conn = self.conn
+        if close and conn is not None and not conn.closed:
+            asyncio.create_task(_close_quietly(conn))
 
     def poke(self):
         """Wake the timer loop: an input may have moved the next deadline."""
@@ -72,14 +97,21 @@ class Runtime:
                 await conn.send(f)
             except OSError:
                 break
+            except Exception as e:  # noqa: BLE001 - MemoryError framing it: the peer may miss it
+                self.fault("send", e)
+                break
         self.poke()
 
     async def run(self):
         """Run until the station asks for a reboot; returns its kind."""
         timer = asyncio.create_task(self._timer_loop())
+        jobs = asyncio.create_task(self._run_jobs())  # noqa: F841 - ends with _stop
         try:
             while self.st.reboot is None and not self._stop:
-                await self._session()
+                try:
+                    await self._session()
+                except Exception as e:  # noqa: BLE001 - the runtime never dies
+                    self.fault("session", e, close=False)
                 if self.st.reboot is None and not self._stop and not self.link_changed():
                     await self._sleep_ms(self._backoff.next_ms())
         finally:
@@ -142,19 +174,31 @@ class Runtime:
                 text = await self.conn.recv()
                 if text is None:
                     break
-                st.receive(text, st.clock.ms())
+                self._receive(text)
+                text = None
                 await self.flush()
                 if self.link_changed():
                     self.log("info", "link parameters changed: reconnecting")
                     break
         finally:
             conn, self.conn = self.conn, None
-            st.disconnected(st.clock.ms())
-            st.take_frames()
             try:
-                await conn.close()
-            except Exception:
-                pass
+                st.disconnected(st.clock.ms())
+                st.take_frames()
+            except Exception as e:  # noqa: BLE001 - still close the socket below
+                self.fault("disconnect", e, close=False)
+            await _close_quietly(conn)
+
+    def _receive(self, text):
+        st = self.st
+        try:
+            st.receive(text, st.clock.ms())
+        except Exception as e:  # noqa: BLE001 - MemoryError parsing: answer it, go on
+            self.fault("receive", e, close=False)
+            try:
+                st.receive_failed(text, st.clock.ms(), e)
+            except Exception as e2:  # noqa: BLE001 - cannot even answer: start over
+                self.fault("receive", e2)
 
     async def _sleep_ms(self, ms):
         try:
@@ -163,13 +207,48 @@ class Runtime:
             pass
         self._wake.clear()
 
+    async def _run_jobs(self):
+        """Run the core's queued jobs (evse/jobs.py) as tasks; cancel them when run() ends."""
+        from evse import jobs
+        st, tasks = self.st, []
+
+        async def one(job):
+            await jobs.run(st, job)
+            self.poke()  # the tick sends what the job's outcome queued
+
+        try:
+            while not self._stop:
+                while st.jobs:
+                    tasks.append(asyncio.create_task(one(st.jobs.pop(0))))
+                tasks = [t for t in tasks if not t.done()]
+                await asyncio.sleep(0.1)
+        finally:
+            for t in tasks:
+                t.cancel()
+
     async def _timer_loop(self):
-        st = self.st
         while not self._stop:
-            st.tick(st.clock.ms())
-            await self.flush()
-            if self.conn is not None and (st.reboot is not None or self.link_changed()):
-                await self.conn.close()  # ends the reader: run() returns or reconnects
-            self._wake.clear()
-            ms = st.next_ms(st.clock.ms())
-            await self._sleep_ms(60000 if ms is None else ms)
+            try:
+                ms = await self._timer_round()
+            except Exception as e:  # noqa: BLE001 - the timer must outlive any fault
+                self.fault("timer", e)
+                ms = _FAULT_MS
+            await self._sleep_ms(ms)
+
+    async def _timer_round(self):
+        st = self.st
+        st.tick(st.clock.ms())
+        await self.flush()
+        if self.conn is not None and (st.reboot is not None or self.link_changed()):
+            await self.conn.close()  # ends the reader: run() returns or reconnects
+        self._wake.clear()
+        self.beat = st.clock.ms()
+        ms = st.next_ms(self.beat)
+        return _BEAT_MS if ms is None or ms > _BEAT_MS else ms
+
+
+async def _close_quietly(conn):
+    try:
+        await conn.close()
+    except Exception:  # noqa: BLE001 - gone either way
+        pass

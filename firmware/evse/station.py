@@ -47,6 +47,7 @@ class Station:
         self.rpc = rpc.Rpc(call_timeout_ms)
         self.timers = Timers()
         self.handlers = {}
+        self.stream_handlers = {}  # action -> fn(station, reader): big CALLs read in place
         self.on_result = {}
         self.on_fail = {}
         self.on_timer = {}
@@ -82,6 +83,7 @@ class Station:
         self.limit_da = None  # fn(st, cid) -> deci-amps, pure (smart charging)
         self.remote_profile = None  # fn(st, cid, TxProfile) -> False to refuse (RemoteStart)
         self.link = None  # security.py: connection parameters the runtime reads before connecting
+        self.jobs = []  # evse.jobs.Job: I/O work (downloads, uploads) the runtime runs as tasks
         mods = [__import__("evse." + name, None, None, ["install"]) for name in features]
         for name, mod in zip(features, mods):
             for need in getattr(mod, "NEEDS", ()):
@@ -159,6 +161,8 @@ class Station:
     def receive(self, text, now):
         """One text frame from the CSMS."""
         self.now = now
+        if len(text) >= rpc.STREAM_MIN and self.stream_handlers and self._receive_stream(text, now):
+            return self._pump(now)
         m = rpc.decode(text)
         kind = m[0]
         if kind == rpc.CALL:
@@ -171,6 +175,42 @@ class Station:
             if m[1] is not None:
                 self._send_error(m[1], m[2], m[3])
         self._pump(now)
+
+    def receive_failed(self, text, now, error):
+        """receive() raised (MemoryError parsing a frame): answer the CALL
+        if its id can be read; state is as before the frame."""
+        self.now = now
+        uid = rpc.recover_id(text) if isinstance(text, str) else None
+        if uid is not None:
+            oom = isinstance(error, MemoryError)
+            self._send_error(uid, "InternalError", "out of memory" if oom else "internal error")
+
+    def _receive_stream(self, text, now):
+        """A big CALL read in place (no object tree): False when the frame is
+        not a CALL with a stream handler, for the usual path."""
+        head = rpc.decode_head(text)
+        if head is None or head[1] not in self.stream_handlers:
+            return False
+        uid, action, r = head
+        if self.trace is not None:  # tools on the host want the payload
+            import json
+            self._frame_event("received", "CALL", action, uid, json.loads(text)[3])
+        if self.registration == "Rejected":
+            self._send_error(uid, "GenericError", "not accepted by CSMS")
+            return True
+        from evse.jsonstream import JsonError
+
+        try:
+            res = self.stream_handlers[action](self, r)
+        except JsonError as e:
+            return self._send_error(uid, "FormationViolation", e.msg) or True
+        except rpc.CallError as e:
+            return self._send_error(uid, e.code, e.description) or True
+        except Exception as e:  # noqa: BLE001 - MemoryError included: the old state stays
+            self.log("error", action + " handler: " + repr(e))
+            return self._send_error(uid, "InternalError", action) or True
+        self._emit(rpc.encode_result(uid, res), "sent", "CALLRESULT", action, uid, res)
+        return True
 
     def poll_hw(self):
         """Feed board events to the features (the board is polled, never
