@@ -94,6 +94,19 @@ def test_sha256_with_hashlib_new_only(monkeypatch):
     assert h.digest() == compat.sha256(b"abc")
 
 
+def test_pki_signs_and_verifies_with_hashlib_new_only(monkeypatch):
+    # CircuitPython: hashlib.sha256 is missing; the crypto goes through compat.
+    from evse.pki import ecdsa, hashes
+    d, pub = ecdsa.keygen()
+    digest = hashlib.sha256(b"firmware").digest()
+    want = ecdsa.sign(d, digest)
+    fake = types.SimpleNamespace(new=lambda name, data=b"": hashlib.new(name, data))
+    monkeypatch.setitem(sys.modules, "hashlib", fake)
+    assert ecdsa.sign(d, digest) == want  # RFC 6979: HMAC-SHA-256 through compat
+    assert ecdsa.verify(pub, digest, want)
+    assert hashes.digest("SHA256", b"firmware") == digest
+
+
 # -- a filesystem that refuses writes ------------------------------------------------
 @pytest.fixture
 def read_only(monkeypatch, tmp_path):

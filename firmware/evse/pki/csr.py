@@ -30,9 +30,9 @@ def make_csr(d: "Any", pub: "tuple[int, int]", cn: str, org: "str | None" = None
              backend: "Any" = None) -> bytes:
     """DER CertificationRequest for key (d, pub), subject CN (and O), signed
     ecdsa-with-SHA256. With a secure-element backend, d is its key handle."""
-    import hashlib
+    from evse.compat import sha256
     info = D.seq(D.integer(0), name(cn, org), spki(pub), D.explicit(0, b""))
-    sig = _backend.get(backend).ec_sign(d, hashlib.sha256(info).digest())
+    sig = _backend.get(backend).ec_sign(d, sha256(info))
     return D.seq(info, D.seq(D.oid(ECDSA_SHA256)), D.bits(sig))
 
 

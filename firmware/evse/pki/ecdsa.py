@@ -5,8 +5,8 @@ and a DER signature; sign() uses RFC 6979 deterministic nonces with
 HMAC-SHA-256, so a weak RNG never leaks the key; keygen() draws from
 compat.random_bytes.
 """
-import hashlib
 
+from evse.compat import sha256
 from evse.pki import der as D
 from evse.pki import p256
 
@@ -60,8 +60,8 @@ def verify(pub: "tuple[int, int]", digest: bytes, sig: bytes) -> bool:
 
 def _hmac(key, msg):
     key = key + bytes(64 - len(key))
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key) + msg).digest()
-    return hashlib.sha256(bytes(b ^ 0x5C for b in key) + inner).digest()
+    inner = sha256(bytes(b ^ 0x36 for b in key) + msg)
+    return sha256(bytes(b ^ 0x5C for b in key) + inner)
 
 
 def nonce(d, digest):

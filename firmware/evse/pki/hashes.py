@@ -11,6 +11,9 @@ def new(alg: str, data: "Any" = b""):
     """A hash object with update()/digest() for "SHA256", "SHA384" or "SHA512"."""
     if alg not in SIZES:
         raise ValueError("hash: unsupported " + str(alg))
+    if alg == "SHA256":  # CircuitPython's hashlib has only new()
+        from evse.compat import sha256_hasher
+        return sha256_hasher(data)
     import hashlib
     fn = getattr(hashlib, alg.lower(), None)
     if fn is None:  # MicroPython ports usually have only sha256 (and sha1)
