@@ -16,8 +16,23 @@
 # certificate); AuthorizationKey is write-only (never reported) and is kept in
 # the link, not in the configuration snapshot.
 #
+# Trial (whitepaper 2.1): a raised SecurityProfile or a new client
+# certificate is tried on the next connections; after _TRIAL_FAILS failed
+# attempts in a row the previous values come back (recorded as a security
+# event), the first successful connect keeps the new ones. The trial is
+# persisted, so a power cut in between does not keep an untested profile.
+#
+# Connect failures are classified into the whitepaper's security events
+# (untrusted or expired CSMS certificate, wrong host name, TLS version,
+# credentials refused), recorded in the security log (seclog.py) and
+# notified once the CSMS accepted the boot; repeats of one kind while
+# failing are recorded once.
+#
 # (Comments, not a docstring: compiled from source on the device, a
 # docstring stays in RAM.)
+from evse import seclog
+
+_TRIAL_FAILS = 3
 
 _KEYS = """
 AdditionalRootCertificateCheck br false 0 1
@@ -46,6 +61,10 @@ class Link:
         self.key = None  # PEM of its private key: never logged or traced
         self.by_csms = []  # fields the CSMS has set: provisioning keeps off them
         self.version = 0  # bumped on every change: the runtime reconnects
+        self.trial = None  # {field: previous value} while new values are tried
+        self.fails = 0  # failed connects in a row
+        self.failing = None  # security event of the current failure streak
+        self.events = None  # seclog.SecLog: security log + notification queue
 
     def load(self):
         d = self.store.load()
@@ -60,10 +79,14 @@ class Link:
                 setattr(self, f, v)
         if isinstance(d.get("by_csms"), list):
             self.by_csms = [f for f in d["by_csms"] if f in FIELDS]
+        t = d.get("trial")
+        if isinstance(t, dict):
+            self.trial = {f: t[f] for f in t if f in FIELDS}
 
     def save(self):
         d = {f: getattr(self, f) for f in FIELDS}
         d["by_csms"] = self.by_csms
+        d["trial"] = self.trial
         self.store.save(d)
 
     def __repr__(self):
@@ -71,11 +94,32 @@ class Link:
 
 
 def install(st):
-    st.link = Link(st.storage.persist("link"))
-    st.link.load()
+    st.link = link = Link(st.storage.persist("link"))
+    link.load()
+    link.events = seclog.SecLog(st.storage)
     st.config.add_keys(_KEYS, checks={"AuthorizationKey": lambda v: _set_key(st, v),
                                       "SecurityProfile": lambda v: _set_profile(st, v)})
+    _seed_profile(st)
     _mirror(st)
+    st.on_connect_failed.append(_connect_failed)
+    st.add_link_hook(_link_up)
+    st.on_result["SecurityEventNotification"] = _notified
+    st.on_fail["SecurityEventNotification"] = _notify_failed
+
+
+def _seed_profile(st):
+    # A board / --set override of SecurityProfile is factory seeding of the
+    # link (the configuration only mirrors the link).
+    ov = st.board.config_overrides() or {}
+    for k in ov:
+        if k.lower() == "securityprofile":
+            try:
+                v = int(ov[k])
+            except ValueError:
+                raise ValueError("SecurityProfile: refused value %r" % ov[k]) from None
+            if not 0 <= v <= 3:
+                raise ValueError("SecurityProfile: refused value %r" % ov[k])
+            provision(st, profile=v)
 
 
 def _mirror(st):
@@ -105,20 +149,38 @@ def provision(st, force=(), **fields):
     return changed
 
 
-def _changed_by_csms(st, field, value):
+def changed_by_csms(st, fields, trial=False):
+    """The CSMS set link `fields` ({name: value}): saved, provisioning keeps
+    off them from now on, the runtime reconnects. With `trial` the old
+    values come back if the new ones fail to connect (whitepaper 2.1)."""
     link = st.link
-    setattr(link, field, value)
-    if field not in link.by_csms:
-        link.by_csms.append(field)
+    if trial:
+        old = link.trial or {}
+        for f in fields:
+            if f not in old:
+                old[f] = getattr(link, f)
+        link.trial = old
+        link.fails = 0
+    for f in fields:
+        setattr(link, f, fields[f])
+        if f not in link.by_csms:
+            link.by_csms.append(f)
     link.version += 1
     link.save()
+
+
+def use_client_cert(st, cert, key):
+    """CertificateSigned: the new ChargePointCertificate chain and its key
+    for the next connections (tried first when profile 3 uses them)."""
+    changed_by_csms(st, {"cert": cert, "key": key}, trial=st.link.profile == 3)
+    st.security_event("ReconfigurationOfSecurityParameters", "new ChargePointCertificate")
 
 
 def _set_key(st, value):
     # ChangeConfiguration(AuthorizationKey): 16..40 characters (checked by the
     # table), stored in the link only; the next connect uses it (3.1.2).
     try:
-        _changed_by_csms(st, "password", value)
+        changed_by_csms(st, {"password": value})
     except OSError:
         return "Rejected"
     st.log("security", "AuthorizationKey changed by the CSMS")
@@ -138,8 +200,102 @@ def _set_profile(st, value):
     if value in (1, 2) and not link.password:
         return "Rejected"
     try:
-        _changed_by_csms(st, "profile", value)
+        changed_by_csms(st, {"profile": value}, trial=True)
     except OSError:
         return "Rejected"
     _mirror(st)
+    st.log("security", "SecurityProfile %d: reconnecting" % value)
     return "Accepted"
+
+
+# ---- connection outcomes --------------------------------------------------
+def _link_up(st, now, up):
+    link = st.link
+    if not up:
+        return
+    link.fails = 0
+    link.failing = None
+    if link.trial is not None:
+        link.trial = None  # the new values connected: keep them
+        link.save()
+        st.security_event("ReconfigurationOfSecurityParameters",
+                          "SecurityProfile %d connected" % link.profile)
+
+
+def _connect_failed(st, now, error):
+    link = st.link
+    kind, info = classify(error)
+    if kind is not None and kind != link.failing:
+        link.failing = kind
+        st.security_event(kind, info)
+    link.fails += 1
+    if link.trial is not None and link.fails >= _TRIAL_FAILS:
+        _fall_back(st, info)
+
+
+def _fall_back(st, why):
+    link = st.link
+    old = link.trial
+    link.trial = None
+    link.fails = 0
+    for f in old:
+        setattr(link, f, old[f])
+    link.version += 1
+    link.save()
+    _mirror(st)
+    st.security_event("ReconfigurationOfSecurityParameters",
+                      ("fell back to SecurityProfile %d: " % link.profile) + (why or "connect failed"))
+
+
+# Substrings of TLS errors (CPython ssl, MicroPython mbedTLS) -> event.
+_TLS = (
+    ("CERTIFICATE_VERIFY_FAILED", "InvalidCentralSystemCertificate"),
+    ("CERT_VERIFY_FAILED", "InvalidCentralSystemCertificate"),
+    ("X509", "InvalidCentralSystemCertificate"),
+    ("Hostname mismatch", "InvalidCentralSystemCertificate"),
+    ("IP address mismatch", "InvalidCentralSystemCertificate"),
+    ("PROTOCOL_VERSION", "InvalidTLSVersion"),
+    ("WRONG_VERSION", "InvalidTLSVersion"),
+    ("wrong version number", "InvalidTLSVersion"),
+    ("UNSUPPORTED_PROTOCOL", "InvalidTLSVersion"),
+    ("NO_PROTOCOLS_AVAILABLE", "InvalidTLSVersion"),
+    ("NO_SHARED_CIPHER", "InvalidTLSCipherSuite"),
+    ("NO_CIPHER", "InvalidTLSCipherSuite"),
+    ("CERTIFICATE_REQUIRED", "FailedToAuthenticateAtCentralSystem"),
+    ("BAD_CERTIFICATE", "FailedToAuthenticateAtCentralSystem"),
+    ("UNKNOWN_CA", "FailedToAuthenticateAtCentralSystem"),
+    ("CERTIFICATE_EXPIRED", "FailedToAuthenticateAtCentralSystem"),
+)
+_MBEDTLS = ((-0x2700, "InvalidCentralSystemCertificate"),  # X509_CERT_VERIFY_FAILED
+            (-0x6E80, "InvalidTLSVersion"),  # SSL_BAD_PROTOCOL_VERSION (2.x)
+            (-0x7780, "InvalidTLSCipherSuite"))  # SSL_FATAL_ALERT_MESSAGE (no shared cipher)
+
+
+def classify(error):
+    """(security event type or None, techInfo) for a failed connect."""
+    info = _describe(error)
+    if getattr(error, "status", 0) == 401:
+        return "FailedToAuthenticateAtCentralSystem", info
+    code = error.args[0] if getattr(error, "args", None) else None
+    for c, kind in _MBEDTLS:
+        if code == c:
+            return kind, info
+    for sub, kind in _TLS:
+        if sub in info:
+            return kind, info
+    return None, info
+
+
+def _describe(error):
+    # CPython's SSLCertVerificationError says why in verify_message.
+    text = getattr(error, "verify_message", None)
+    base = repr(error)
+    return (base + ": " + text if text else base)[:255]
+
+
+def _notified(st, payload, ctx):
+    st.link.events.done(ctx)
+
+
+def _notify_failed(st, ctx, reason):
+    st.link.events.failed(st.now)

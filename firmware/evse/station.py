@@ -24,7 +24,7 @@ _HW_ROUNDS = const(4)  # board polls per input: a relay change may move the pilo
 # every seam is declared in Station.__init__, and a module's NEEDS names the
 # features it calls into. Core features first, then the optional profiles.
 FEATURES = ("boot", "connector", "authorize", "transaction", "metervalues", "remote",
-            "security", "locallist", "reservation", "trigger", "smartcharge")
+            "security", "certificates", "locallist", "reservation", "trigger", "smartcharge")
 
 
 def _noop(*_):
@@ -83,6 +83,7 @@ class Station:
         self.limit_da = None  # fn(st, cid) -> deci-amps, pure (smart charging)
         self.remote_profile = None  # fn(st, cid, TxProfile) -> False to refuse (RemoteStart)
         self.link = None  # security.py: connection parameters the runtime reads before connecting
+        self.certs = None  # certificates.py: the certificate store
         self.jobs = []  # evse.jobs.Job: I/O work (downloads, uploads) the runtime runs as tasks
         mods = [__import__("evse." + name, None, None, ["install"]) for name in features]
         for name, mod in zip(features, mods):
@@ -117,13 +118,23 @@ class Station:
             c.status = "Faulted"
 
     def security_event(self, kind, info=None):
-        """Log a security event and report it (Security Whitepaper
-        SecurityEventNotification) once the CSMS has accepted the boot."""
+        """Record a security event in the security log and report it
+        (SecurityEventNotification) through its durable queue once the CSMS
+        has accepted the boot (seclog.py). The one entry point for features."""
         self.log("security", kind + (": " + info if info else ""))
-        p = {"type": kind[:50], "timestamp": timestamp.format_utc(self.clock.unix())}
+        unix = self.clock.unix()
+        p = {"type": kind[:50], "timestamp": timestamp.format_utc(unix)}
         if info:
             p["techInfo"] = info[:255]
-        self.send("SecurityEventNotification", p)
+        ev = self.link.events if self.link is not None else None
+        if ev is None:
+            return self.send("SecurityEventNotification", p)  # no security feature: RAM only
+        try:
+            ev.record(unix, p["type"], p.get("techInfo"))
+            ev.notify(p)
+        except Exception as e:  # noqa: BLE001 - flash failure: still tell the CSMS
+            self.log("error", "security log: " + repr(e))
+            self.send("SecurityEventNotification", p)
 
     # ---- link events -------------------------------------------------
     def connected(self, now):
@@ -240,8 +251,10 @@ class Station:
     def next_ms(self, now):
         """Ms until tick() has work (None: only an input can wake the core)."""
         t = self.timers.next_ms(now)
+        ev = self.link.events if self.link is not None else None
         for r in (self.rpc.ms_left(now), self.board.poll_ms,
-                  self.txq.retry_ms(now) if self.txq else None):
+                  self.txq.retry_ms(now) if self.txq else None,
+                  ev.retry_ms(now) if ev is not None else None):
             if r is not None and (t is None or r < t):
                 t = r
         return t
@@ -299,6 +312,10 @@ class Station:
         if first is not None:
             action, payload, ctx = self.outbox.pop(first)[:3]
             self._call(action, payload, ctx, now)
+        elif self.registration == "Accepted" and self.link is not None and self.link.events is not None:
+            h = self.link.events.head(now)  # durable security events, when nothing else waits
+            if h is not None:
+                self._call("SecurityEventNotification", h[1], h[0], now)
 
     def _call(self, action, payload, ctx, now):
         frame = self.rpc.call(action, payload, now, ctx)
