@@ -163,8 +163,12 @@ class Sim:
         if self.args.http is not None:
             await self._start_web()
         while not self.quit:
+            failure = boot_firmware(self.data, self.board)
+            if failure:
+                self.log("warn", failure)
             st = _station(board=self.board, clock=self.clock, storage=FileStorage(self.data),
                           log=self.log, trace=self.emit)
+            _factory_certs(st, self.args)
             self.station = st
             self.runtime = Runtime(st, self.args.url, self.args.id, password=self.args.password)
             kind = await self.runtime.run()
@@ -217,6 +221,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--prefix", help="fleet identities <prefix>0001... (default from the scenario)")
     ap.add_argument("--duration", type=float, metavar="S", help="fleet run time in seconds")
     ap.add_argument("--csv", metavar="FILE", help="fleet per-second report as CSV")
+    ap.add_argument("--manufacturer-ca", metavar="FILE",
+                    help="PEM of the ManufacturerRootCertificate firmware signers chain to (factory)")
     args = ap.parse_args(argv)
     if not args.url and not args.fleet:
         ap.error("--url is required")
@@ -246,6 +252,36 @@ def _station(**kw: Any) -> Station:
     if st.config.unclaimed:
         raise SetupError("--set " + ", ".join(st.config.unclaimed) + ": unknown configuration key")
     return st
+
+
+FACTORY_VERSION = SimBoard.firmware  # the version of the firmware in the simulator itself
+
+
+def boot_firmware(data: str, board: SimBoard) -> str | None:
+    """The simulator's boot loader (the device's main.py does the same):
+    pick the slot to run (a pending trial, or the rollback of one that was
+    not confirmed) and run its version, which BootNotification reports.
+    Returns the rollback reason, if any. docs/FIRMWARE_UPDATE.md"""
+    from evse.fwimage import Slots
+    from evse.fwupdate import board_name
+    slots = Slots(data, board_name(board))
+    slot, failure = slots.boot_choice()
+    info = slots.info(slot) if slot else None
+    board.firmware = info["version"] if info else FACTORY_VERSION
+    return failure
+
+
+def _factory_certs(st: Station, args: argparse.Namespace) -> None:
+    """--manufacturer-ca: the factory's ManufacturerRootCertificate."""
+    path = getattr(args, "manufacturer_ca", None)
+    if not path:
+        return
+    from evse import certificates
+    try:
+        with open(path) as f:
+            certificates.provision(st, "ManufacturerRootCertificate", f.read(), replace=True)
+    except (OSError, ValueError) as e:
+        raise SetupError(f"--manufacturer-ca {path}: {e}") from None
 
 
 def main(argv: list[str] | None = None) -> None:
