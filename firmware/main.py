@@ -13,8 +13,15 @@ Files on the device:
 
 A Soft reset (OCPP Reset, or the core's own reboot) builds a new core on
 the same board and storage; a Hard reset restarts the MCU (machine.reset).
-An unexpected exception also restarts the MCU after a pause rather than
-leaving an unattended station at the REPL.
+
+Fail safe: if the core cannot go on (an exception out of the runtime), the
+relay opens and the PWM stops (board.resync()) before the MCU restarts
+after a pause, rather than leaving an unattended station at the REPL. A
+hardware watchdog is fed only while the core's timer loop completes rounds.
+Every boot counts in /crashes.txt; a clean reset or a stable run clears it.
+After SAFE_AFTER boots in a row that did neither, the station boots in safe
+mode: relay open, and only the link to the CSMS (boot, heartbeat, Reset,
+configuration) until the CSMS resets it.
 """
 import sys
 
@@ -24,6 +31,13 @@ CONFIG = "/config.json"
 DATA = "/data"
 _PAUSE_MS = 10000  # before restarting after a crash
 _WIFI_CHECK_S = 10
+CRASHES = "/crashes.txt"
+SAFE_AFTER = 3  # unclean boots in a row before safe mode
+SAFE_FEATURES = ("boot", "security")
+_WDT_MS = 30000  # hardware watchdog timeout
+_ALIVE_MS = 20000  # the core must have completed a timer round this recently
+_FEED_MS = 1000
+_STABLE_MS = 600000  # this long with the boot accepted: not a crash loop
 
 
 def board_name():
@@ -71,6 +85,66 @@ def _read(path):
         return f.read()
 
 
+def boot_count(path=None):
+    """Count this boot as unclean until proven otherwise; returns the count."""
+    path = path or CRASHES
+    try:
+        with open(path) as f:
+            n = int(f.read() or 0)
+    except (OSError, ValueError):
+        n = 0
+    set_boot_count(n + 1, path)
+    return n + 1
+
+
+def set_boot_count(n, path=None):
+    try:
+        with open(path or CRASHES, "w") as f:
+            f.write(str(n))
+    except OSError:
+        pass  # a full flash must not stop the station
+
+
+def choose_slot(board):
+    """A/B firmware slot for this boot (docs/FIRMWARE_IMAGE.md): a slot's
+    .mpy files shadow the factory ones, so forget what was imported."""
+    try:
+        from evse.fwimage import Slots
+
+        slots = Slots(DATA, board)
+        slot, failure = slots.boot_choice()
+    except Exception as e:  # noqa: BLE001 - the factory image still runs
+        _log("error", "slot choice: " + repr(e))
+        return None
+    if failure:
+        _log("warn", failure)
+    if slot:
+        for name in list(sys.modules):
+            if name.split(".")[0] in ("evse", "boards"):
+                del sys.modules[name]
+        sys.path.insert(0, slots.dir(slot))
+    return slot
+
+
+def safe_station(board, cfg, clock):
+    """The safe-mode core: no charging features, only the CSMS link."""
+    from evse.station import Station
+    from evse.storage import FileStorage
+
+    from evse import security
+
+    st = Station(board=board, clock=clock, storage=FileStorage(DATA), log=_log, features=SAFE_FEATURES)
+    security.provision(st, url=cfg["url"], cp_id=cfg["id"], password=cfg.get("password"),
+                       ca=_read(cfg.get("ca")))
+    st.handlers["Reset"] = _safe_reset
+    return st
+
+
+def _safe_reset(st, p):
+    st.reboot = p["type"]  # either kind leaves safe mode through a clean restart
+    return {"status": "Accepted"}
+
+
 def make_station(board, cfg, clock):
     from evse.station import Station
     from evse.storage import FileStorage
@@ -95,24 +169,65 @@ async def _keep_wifi(mod, cfg):
             _log("warn", "wifi: " + repr(e))
 
 
-async def run(mod, board, cfg, clock):
-    """Run station cores until a Hard reset is asked for; returns "Hard"."""
+async def watchdog(wdt, cores, clock, path=None):
+    """Feed `wdt` while the running core ticks; clear the boot count once a
+    normal core has run _STABLE_MS with its boot accepted. cores[0] is the
+    Runtime, cores[1] True in safe mode."""
+    import asyncio
+
+    from evse.compat import ticks_diff
+
+    since = None
+    while True:
+        rt = cores[0]
+        now = clock.ms()
+        if rt is not None and rt.alive(now, _ALIVE_MS):
+            wdt.feed()
+            if since is None and not cores[1] and rt.st.registration == "Accepted":
+                since = now
+            if since is not None and ticks_diff(now, since) >= _STABLE_MS:
+                set_boot_count(0, path)
+                since = -1  # once
+                _log("info", "stable: boot count cleared")
+        await asyncio.sleep(_FEED_MS / 1000)
+
+
+async def run(mod, board, cfg, clock, wdt=None, safe=False, cores=None):
+    """Run station cores until a Hard reset is asked for (any reset in safe
+    mode restarts into a normal boot); returns the reset kind."""
     import asyncio
 
     from evse.runtime import Runtime
 
-    wifi = asyncio.create_task(_keep_wifi(mod, cfg)) if cfg.get("ssid") else None
+    cores = cores if cores is not None else [None, safe]
+    tasks = []
+    if cfg.get("ssid"):
+        tasks.append(asyncio.create_task(_keep_wifi(mod, cfg)))
+    if wdt is not None:
+        tasks.append(asyncio.create_task(watchdog(wdt, cores, clock)))
     try:
         while True:
             board.resync()  # the new core starts from "unplugged, no fault"
-            st = make_station(board, cfg, clock)
-            kind = await Runtime(st).run()  # reads st.link before every connect
+            st = safe_station(board, cfg, clock) if safe else make_station(board, cfg, clock)
+            cores[0] = Runtime(st)
+            kind = await cores[0].run()  # reads st.link before every connect
+            cores[0] = None
             _log("info", "reset " + str(kind))
-            if kind == "Hard":
+            if kind == "Hard" or safe:
                 return kind
     finally:
-        if wifi is not None:
-            wifi.cancel()
+        for t in tasks:
+            t.cancel()
+
+
+def fail_safe(board):
+    """The core cannot go on: open the relay and stop the PWM."""
+    if board is None:
+        return
+    try:
+        board.resync()
+    except Exception as e:  # noqa: BLE001 - the reset follows anyway
+        _log("error", "fail safe: " + repr(e))
 
 
 def main():
@@ -120,21 +235,31 @@ def main():
 
     import machine
 
-    from evse.clock import SystemClock
-    from evse.storage import FileStorage
-
+    board = None
     try:
         cfg = load_config()
         if cfg is None:
             _log("error", "no valid " + CONFIG + ": run main.provision(url, id, ...)")
             return
-        mod = board_module(board_name())
+        name = board_name()
+        choose_slot(name)
+        from evse.clock import SystemClock
+        from evse.storage import FileStorage
+
+        safe = boot_count() > SAFE_AFTER
+        if safe:
+            _log("error", "safe mode: relay stays open, CSMS link only")
+        mod = board_module(name)
         if cfg.get("ssid"):
             mod.wifi(cfg["ssid"], cfg.get("wifi_key"), country=cfg.get("country"))
         board = mod.make(cfg, energy=FileStorage(DATA).persist("meter"))
-        asyncio.run(run(mod, board, cfg, SystemClock()))
+        board.resync()
+        wdt = machine.WDT(timeout=_WDT_MS) if hasattr(machine, "WDT") else None
+        asyncio.run(run(mod, board, cfg, SystemClock(), wdt, safe))
+        set_boot_count(0)  # a reset the core asked for: clean
         board.save_energy()
     except Exception as e:  # noqa: BLE001 - never stay at the REPL unattended
+        fail_safe(board)
         pe = getattr(sys, "print_exception", None)
         if pe is not None:
             pe(e)
@@ -142,7 +267,7 @@ def main():
             _log("error", repr(e))
         import time
 
-        time.sleep_ms(_PAUSE_MS)
+        time.sleep_ms(_PAUSE_MS)  # the watchdog (30 s) is not fed here: a reset either way
     machine.reset()
 
 

@@ -7,6 +7,7 @@ writes go through a Lock because MicroPython lets only one task wait to
 write on a socket.
 """
 import asyncio
+import gc
 
 from evse.compat import const
 from evse.transport import open_connection
@@ -103,6 +104,11 @@ class WsConnection:
         self._done_ev = asyncio.Event()  # peer's close seen or link gone
         self._reader = None  # type: asyncio.Task | None
         self._pinger = None  # type: asyncio.Task | None
+        self.error = None  # an unexpected exception that ended the link (MemoryError...)
+        # MicroPython's Stream.readinto fills one buffer for the whole link;
+        # read(n) would allocate n bytes per call.
+        self._into = getattr(reader, "readinto", None)
+        self._rbuf = bytearray(_READ) if self._into is not None else None
 
     def _start(self, pending):
         self._reader = asyncio.create_task(self._read_loop(pending))
@@ -152,8 +158,14 @@ class WsConnection:
             await self._pump(pending)
         except OSError:  # the socket failed: the link is gone
             return
+        except Exception as e:  # noqa: BLE001 - MemoryError mid-frame: the stream is lost
+            self._died(e)
         finally:
             await self._shutdown()
+
+    def _died(self, e):
+        self.error = e
+        gc.collect()
 
     async def _pump(self, pending):
         await self._handle(pending)
@@ -163,7 +175,7 @@ class WsConnection:
                 self._room_ev.clear()
                 await self._room_ev.wait()
                 continue
-            data = await self._r.read(_READ)
+            data = await self._read()
             self._rx_ev.set()
             self._ws.receive_data(data)
             await self._handle(self._ws.events())
@@ -171,6 +183,15 @@ class WsConnection:
                 # Both close frames exchanged (or a protocol error): we
                 # drop the TCP link rather than wait on the server's FIN.
                 break
+
+    async def _read(self):
+        into = self._into
+        if into is None:
+            return await self._r.read(_READ)
+        n = None
+        while n is None:  # None: a TLS record not complete yet
+            n = await into(self._rbuf)
+        return memoryview(self._rbuf)[:n] if n else b""
 
     async def _handle(self, events):
         ws = self._ws
@@ -207,6 +228,10 @@ class WsConnection:
             try:
                 await asyncio.wait_for(self._ping_wait(), self._pong_s)
             except (OSError, asyncio.TimeoutError):  # noqa: UP041 - MicroPython
+                await self._shutdown()
+                return
+            except Exception as e:  # noqa: BLE001 - no ping out: a silent link would go unseen
+                self._died(e)
                 await self._shutdown()
                 return
 
