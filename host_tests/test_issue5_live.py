@@ -168,7 +168,11 @@ def test_reserve_connector_wrong_card_refused_right_card_accepted(csms, tmp_path
         assert reserve(csms, 1, "AA", 11) == "Accepted"
         wait_status(csms, "Reserved")
         s.command("plug")
-        wait_status(csms, "Preparing")
+        # OCPP 1.6 4.9: Reserved -> Preparing only when the reservation's
+        # identity is presented (G2); plugging in alone stays Reserved (this
+        # test used to wait for Preparing here).
+        wait_for(lambda: s.status() == "Reserved" and s.do(lambda: s.station.connectors[1].plugged),
+                 3, "plugged, still Reserved")
         card(s, "BB")
         csms.wait_call("Authorize", where=lambda p: p["idTag"] == "BB")
         time.sleep(0.3)

@@ -258,6 +258,16 @@ def test_negative_connector_is_a_callerror(rig):
 
 def test_remote_start_honours_the_reservation(rig):
     reserve(rig, 1, "AA", rid=11)
+    # 5.13: BB's parentIdTag is not known here, so the station asks the CSMS
+    # (Authorize.req) before deciding (this test used to expect Rejected at
+    # once); BB is not of AA's group, so nothing starts.
+    ans = rig.call("RemoteStartTransaction", {"idTag": "BB", "connectorId": 1})
+    assert ans[2]["status"] == "Accepted"
+    assert rig.sent("Authorize")[-1] == {"idTag": "BB"}
+    rig.cmd("plug")
+    assert started(rig) == [] and rig.status() == "Reserved"
+    rig.cmd("unplug")
+    rig.st.cache.update("BB", {"status": "Accepted"}, rig.clock.unix())  # now known: refused at once
     ans = rig.call("RemoteStartTransaction", {"idTag": "BB", "connectorId": 1})
     assert ans[2]["status"] == "Rejected"
     ans = rig.call("RemoteStartTransaction", {"idTag": "AA", "connectorId": 1})

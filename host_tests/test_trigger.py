@@ -133,17 +133,23 @@ def test_target_seam_for_other_features(rig):
                                                               {"status": "Downloading"})]
 
 
-def test_pending_boot_only_boot_notification(tmp_path):
+def test_pending_boot_triggered_messages_go_out(tmp_path):
+    # OCPP 1.6 4.2: while Pending the station "SHALL NOT send request
+    # messages ... unless it has been instructed by the Central System to do
+    # so with a TriggerMessage.req": triggers are Accepted and their message
+    # goes out (this test used to expect Rejected); nothing unsolicited does.
     r = Rig(str(tmp_path))
     r.cs.boot_plan = ["Pending", "Pending", "Pending"]
     r.connect()
     assert r.st.registration == "Pending"
-    assert trigger(r, "Heartbeat") == ("Rejected", [])
-    assert trigger(r, "StatusNotification") == ("Rejected", [])
+    assert trigger(r, "Heartbeat") == ("Accepted", [("Heartbeat", {})])
+    status, sent = trigger(r, "StatusNotification", cid=1)
+    assert status == "Accepted" and [(a, p["connectorId"]) for a, p in sent] == [("StatusNotification", 1)]
     status, sent = trigger(r, "BootNotification")
     assert status == "Accepted" and [a for a, p in sent] == ["BootNotification"]
     assert len(r.sent("BootNotification")) == 2  # sent now, not after the retry interval
-    assert r.actions() == ["BootNotification"] * 2
+    r.cmd("plug")  # an unsolicited status stays gated while Pending
+    assert r.actions() == ["BootNotification", "Heartbeat", "StatusNotification", "BootNotification"]
 
 
 def test_heartbeat_not_duplicated_when_one_is_queued(rig):

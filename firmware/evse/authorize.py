@@ -52,9 +52,11 @@ def same_group(st, tag_a, parent_a, tag_b):
         return True
     if not parent_a:
         return False
+    # Only an Accepted tag of the group: a Blocked, Expired or Invalid card
+    # with the same parentIdTag stops nothing.
     info = lookup(st, tag_b)
-    return info is not None and info.get("parentIdTag") is not None \
-        and fold(info["parentIdTag"]) == fold(parent_a)
+    return info is not None and info.get("status") == "Accepted" \
+        and info.get("parentIdTag") is not None and fold(info["parentIdTag"]) == fold(parent_a)
 
 
 def online(st):
@@ -67,11 +69,22 @@ def authorize(st, cid, id_tag, purpose):
     if online(st):
         if local is not None and local["status"] == "Accepted" and st.config.get("LocalPreAuthorize"):
             return _decide(st, cid, id_tag, local, purpose)
-        if st.queued("Authorize") is None and not st.rpc_pending("Authorize"):
+        # A card presented while another Authorize is in flight waits its
+        # turn in the outbox: it is decided only after asking, never called
+        # Invalid unasked. The same card again (a double swipe) is one ask.
+        key = (cid, fold(id_tag), purpose)
+        if not _asking(st, key):
             st.send("Authorize", {"idTag": id_tag}, ctx=(cid, id_tag, purpose))
-            return None
-        return _decide(st, cid, id_tag, {"status": "Invalid"}, purpose)  # one at a time
+        return None
     return _decide(st, cid, id_tag, offline_info(st, local), purpose)
+
+
+def _asking(st, key):
+    def same(p, ctx):
+        return ctx is not None and (ctx[0], fold(ctx[1]), ctx[2]) == key
+    pend = st.rpc.pending
+    return st.queued("Authorize", same) is not None or (
+        pend is not None and pend[1] == "Authorize" and same(None, pend[4]))
 
 
 def offline_info(st, local):
@@ -99,4 +112,12 @@ def _authorize_result(st, payload, ctx):
 
 def _authorize_failed(st, ctx, reason):
     cid, id_tag, purpose = ctx
-    _decide(st, cid, id_tag, offline_info(st, lookup(st, id_tag)), purpose)
+    if reason in ("link lost", "timeout"):
+        # No answer: the CSMS cannot be asked, the offline rules apply (3.5.4).
+        info = offline_info(st, lookup(st, id_tag))
+    else:
+        # 3.5.4: offline rules only when offline. A CALLERROR or an invalid
+        # answer from a CSMS that is there means: not authorized.
+        st.log("warn", "Authorize of %s failed (%s): not authorized" % (id_tag, reason))
+        info = {"status": "Invalid"}
+    _decide(st, cid, id_tag, info, purpose)

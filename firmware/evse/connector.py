@@ -16,7 +16,7 @@ class Connector:
         self.error = "NoError"
         self.info = None
         self.vendor_error = None
-        self.reported = None  # last (status, error) queued to the CSMS
+        self.reported = None  # last (status, error) the CSMS answered
         self.fault = None  # (errorCode, info) while a hardware fault is active
         self.operative = True  # availability (persisted)
         self.scheduled = None  # availability to apply when the transaction ends
@@ -38,7 +38,14 @@ def install(st):
     data = avail.load()
     if isinstance(data, list):
         for i, op in enumerate(data[:st.ncon + 1]):
-            st.connectors[i].operative = op is not False
+            c = st.connectors[i]
+            if isinstance(op, list):  # [operative, scheduled change or None]
+                op, c.scheduled = op[0], op[1] if op[1] in ("Operative", "Inoperative") else None
+            c.operative = op is not False
+            if c.scheduled is not None:
+                # 5.2: the change waited for a transaction a power cut ended
+                # (transaction.py stops it at boot, AQ-7.2): it applies now.
+                c.operative, c.scheduled = c.scheduled == "Operative", None
     for c in st.connectors:
         c.status = derive(st, c)
         st.on_timer["msd%d" % c.id] = _settled
@@ -46,6 +53,7 @@ def install(st):
     st.config.add_key("MinimumStatusDuration", "int", 0, lo=0, hi=3600)
     st.on_accepted.append(report_all)
     st.add_link_hook(_link)
+    st.on_result["StatusNotification"] = _answered
 
 
 def operative(st, c):
@@ -71,11 +79,13 @@ def derive(st, c):
         return "Unavailable"
     if c.finishing and c.plugged:
         return "Finishing"
-    if c.auth is not None or c.plugged:
+    if c.auth is not None:
         return "Preparing"
     if c.reservation is not None:
+        # 4.9: Reserved -> Preparing only when the reservation's identity is
+        # presented (G2, c.auth above); plugging in alone keeps it Reserved.
         return "Reserved"
-    return "Available"
+    return "Preparing" if c.plugged else "Available"
 
 
 def refresh(st, cid):
@@ -100,9 +110,21 @@ def refresh(st, cid):
 
 def _settled(st, now):
     for c in st.connectors:
-        if not st.timers.active("msd%d" % c.id) and c.reported != (c.status, c.error) \
-                and st.registration == "Accepted":
-            report(st, c.id)
+        if not st.timers.active("msd%d" % c.id) and st.registration == "Accepted":
+            _resync(st, c)
+
+
+def _resync(st, c):
+    """Report c's present status unless the CSMS has it or it is on its way."""
+    if c.reported != (c.status, c.error) and not _on_its_way(st, c.id):
+        report(st, c.id)
+
+
+def _on_its_way(st, cid):
+    p = st.rpc.pending
+    if p is not None and p[1] == "StatusNotification" and p[2]["connectorId"] == cid:
+        return True
+    return st.queued("StatusNotification", lambda q, ctx: q["connectorId"] == cid) is not None
 
 
 def refresh_all(st):
@@ -111,7 +133,10 @@ def refresh_all(st):
 
 
 def save_availability(st):
-    st.avail_store.save([c.operative for c in st.connectors])
+    # A scheduled change is persisted too: a power cut during the
+    # transaction must not lose it (5.2).
+    st.avail_store.save([[c.operative, c.scheduled] if c.scheduled else c.operative
+                         for c in st.connectors])
 
 
 def report(st, cid):
@@ -122,8 +147,20 @@ def report(st, cid):
         p["info"] = c.info[:50]
     if c.vendor_error:
         p["vendorErrorCode"] = c.vendor_error[:50]
-    c.reported = (c.status, c.error)
-    st.send("StatusNotification", p)
+    if not st.online:
+        # 4.9: offline, only the latest status of a connector waits for the
+        # link; a queued earlier one goes unless it reports an error.
+        st.unqueue("StatusNotification", lambda q, ctx: q["connectorId"] == cid and q["errorCode"] == "NoError")
+    # It counts as reported once the CSMS answers it (_answered): a status
+    # lost in flight is sent again at the next resync.
+    st.send("StatusNotification", p, ctx=(cid, c.status, c.error))
+
+
+def _answered(st, payload, ctx):
+    if ctx is not None:
+        st.connectors[ctx[0]].reported = ctx[1:]
+
+
 
 
 def report_all(st):
@@ -132,8 +169,8 @@ def report_all(st):
 
 
 def _link(st, now, up):
-    # Re-sync after a reconnect: what changed while the link was down.
+    # Re-sync after a reconnect: the present status where the CSMS does not
+    # have it (4.9), not the history.
     if up and st.registration == "Accepted":
         for c in st.connectors:
-            if c.reported != (c.status, c.error):
-                report(st, c.id)
+            _resync(st, c)

@@ -17,6 +17,20 @@ def install(st):
     st.on_accepted.append(_schedule_aligned)
     st.on_tx.append(_tx_changed)
     st.config.on_change(lambda key, value: _config_changed(st, key))
+    # An empty list would silence sampled MeterValues: refused (deviation 7).
+    st.config.add_keys("", checks={"MeterValuesSampledData": _not_empty})
+
+
+def _not_empty(value):
+    return None if value else "Rejected"
+
+
+def _read(st, c):
+    """A reading that goes into a message: the reported energy register
+    (never lower than one reported before, transaction.py)."""
+    r = transaction.reading(st, c.id)
+    transaction.reported(st, c.id, r[0])
+    return r
 
 
 def _value(st, c, key, context, reading):
@@ -47,7 +61,7 @@ def send_tx_values(st, c, mv):
 def _sampled(st, now):
     for c in st.connectors[1:]:
         if c.tx is not None and not st.timers.active("mv%d" % c.id):
-            reading = st.board.meter(c.id)
+            reading = _read(st, c)
             mv = _value(st, c, "MeterValuesSampledData", "Sample.Periodic", reading)
             if mv["sampledValue"]:
                 send_tx_values(st, c, mv)
@@ -66,7 +80,7 @@ def _schedule_aligned(st):
 
 def _aligned(st, now):
     for c in st.connectors[1:]:
-        reading = st.board.meter(c.id)
+        reading = _read(st, c)
         mv = _value(st, c, "MeterValuesAlignedData", "Sample.Clock", reading)
         if c.tx is not None:
             if mv["sampledValue"]:
@@ -82,7 +96,7 @@ def triggered(st, cid):
     """MeterValues for TriggerMessage (context Trigger)."""
     for c in st.connectors[1:]:
         if cid is None or c.id == cid:
-            mv = _value(st, c, "MeterValuesSampledData", "Trigger", st.board.meter(c.id))
+            mv = _value(st, c, "MeterValuesSampledData", "Trigger", _read(st, c))
             p = {"connectorId": c.id, "meterValue": [mv]}
             if c.tx is not None and c.tx.tx_id is not None:
                 p["transactionId"] = c.tx.tx_id

@@ -32,21 +32,27 @@ def _remote_start(st, p):
     tag = p["idTag"]
     info = authorize.lookup(st, tag)
     parent = info and info.get("parentIdTag")
+    # 5.13: a tag whose parentIdTag is not known here may belong to the group
+    # holding a reservation: Authorize.req resolves it before deciding.
+    ask = info is None
+
+    def usable(c):
+        return ask or st.reservation_for(st, c, tag, parent) is not False
     if cid is None:  # the first connector this tag may use now
-        cid = next((c.id for c in st.connectors[1:] if transaction.can_start(st, c)
-                    and st.reservation_for(st, c, tag, parent) is not False), 0)
+        cid = next((c.id for c in st.connectors[1:] if transaction.can_start(st, c) and usable(c)), 0)
     if cid < 1 or cid > st.ncon or not transaction.can_start(st, st.connectors[cid]):
         return {"status": "Rejected"}
     prof = p.get("chargingProfile")
     if prof is not None and prof.get("chargingProfilePurpose") != "TxProfile":
         return {"status": "Rejected"}  # 5.11: only a TxProfile may come with it
     c = st.connectors[cid]
-    if st.reservation_for(st, c, tag, parent) is False:
+    if not usable(c):
         return {"status": "Rejected"}
     if prof is not None and st.remote_profile is not None:
         if st.remote_profile(st, cid, prof) is False:
             return {"status": "Rejected"}
-    if st.config.get("AuthorizeRemoteTxRequests"):
+    if st.config.get("AuthorizeRemoteTxRequests") or (
+            ask and st.reservation_for(st, c, tag, None) is False):
         authorize.authorize(st, cid, tag, "remote")
     else:
         transaction.decided(st, cid, tag, {"status": "Accepted"}, "remote")

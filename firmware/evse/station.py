@@ -265,10 +265,17 @@ class Station:
 
     # ---- sending -----------------------------------------------------
     def send(self, action, payload, ctx=None, front=False):
-        """Queue a CALL to the CSMS; it goes out when the link and slot allow."""
+        """Queue a CALL to the CSMS; it goes out when the link and slot allow.
+        An item with a 5th field (True) was asked for by the CSMS with
+        TriggerMessage (trigger.py marks it): it may leave while Pending."""
         if len(self.outbox) >= _OUTBOX_MAX:
-            self.log("warn", "outbox full, dropped " + self.outbox[0][0])
-            self.outbox.pop(0)
+            # 4.9: a full outbox drops the oldest message but never a status
+            # (statuses are coalesced per connector: they cannot fill it).
+            i = 0
+            while i < len(self.outbox) - 1 and self.outbox[i][0] == "StatusNotification":
+                i += 1
+            self.log("warn", "outbox full, dropped " + self.outbox[i][0])
+            self.outbox.pop(i)
         # The 4th field orders it after transaction records queued before it.
         item = [action, payload, ctx, self.txq.last if self.txq else 0]
         if front:
@@ -276,9 +283,10 @@ class Station:
         else:
             self.outbox.append(item)
 
-    def queued(self, action):
+    def queued(self, action, match=None):
+        """The first queued CALL of `action` (for which match(payload, ctx))."""
         for item in self.outbox:
-            if item[0] == action:
+            if item[0] == action and (match is None or match(item[1], item[2])):
                 return item
         return None
 
@@ -286,14 +294,22 @@ class Station:
         p = self.rpc.pending
         return p is not None and p[1] == action
 
-    def unqueue(self, action):
-        self.outbox = [i for i in self.outbox if i[0] != action]
+    def unqueue(self, action, match=None):
+        """Drop queued CALLs of `action` (those for which match(payload, ctx))."""
+        self.outbox = [i for i in self.outbox
+                       if i[0] != action or (match is not None and not match(i[1], i[2]))]
 
     def _may_send(self, action):
-        if self.registration == "Accepted":
+        if self.registration == "Accepted" or action == "BootNotification":
             return True
-        # OCPP 1.6 4.2: nothing but BootNotification before acceptance.
-        return action == "BootNotification"
+        # OCPP 1.6 4.2: nothing but BootNotification before acceptance, unless
+        # the CSMS asked for it with TriggerMessage while Pending (see send).
+        if self.registration != "Pending":
+            return False
+        for item in self.outbox:
+            if item[0] == action and len(item) > 4:
+                return True
+        return False
 
     def _pump(self, now):
         if not self.online or self.rpc.busy():
@@ -341,6 +357,11 @@ class Station:
     # ---- receiving ---------------------------------------------------
     def _on_call(self, uid, action, payload, now):
         self._frame_event("received", "CALL", action, uid, payload)
+        if self.registration == "Rejected":
+            # OCPP 1.6 4.2: while Rejected the station SHALL NOT respond to
+            # any CSMS-initiated message: dropped (logged), no CALLERROR.
+            self.log("warn", "Rejected by the CSMS: " + str(action) + " dropped unanswered")
+            return None
         fn = self.handlers.get(action)
         if fn is None:
             # Known to OCPP but not built or disabled here, or not OCPP at all.
@@ -353,9 +374,6 @@ class Station:
         if cid is not None and cid < 0:
             # OCPP 1.6 section 6: connectorId >= 0 (the JSON schemas omit it).
             return self._send_error(uid, "PropertyConstraintViolation", "connectorId: negative")
-        if self.registration == "Rejected":
-            # OCPP 1.6 4.2: a rejected station is not to be managed yet.
-            return self._send_error(uid, "GenericError", "not accepted by CSMS")
         try:
             res = fn(self, payload)
         except rpc.CallError as e:

@@ -8,11 +8,13 @@ transaction's last reading, its snapshot and the MaxEnergyOnInvalidId check;
 metervalues.py only takes readings and reports them here (note_reading).
 """
 from evse import authorize, connector, timestamp
+from evse.idtag import fold
 from evse.compat import const
 from evse.measurands import TxData, configured, sample
 from evse.txqueue import TxQueue
 
 _SAVE_EVERY_S = const(60)  # persist the running meter at most this often (flash wear)
+_CAP_CHECK_MS = const(10000)  # MaxEnergyOnInvalidId: longest wait between checks
 
 
 class Transaction:
@@ -26,7 +28,7 @@ class Transaction:
         self.reservation = reservation
         self.last_meter = meter_start
         self.last_time = start
-        self.invalid = False  # StartTransaction.conf said not Accepted
+        self.invalid = False  # not authorized by the CSMS (or never registered by it)
         self.data = None  # TxData for StopTransaction.transactionData
 
     def record(self):
@@ -58,7 +60,53 @@ def install(st):
     st.on_hw["clear"] = _on_clear
     for c in st.connectors[1:]:
         st.on_timer["ct%d" % c.id] = _connection_timeout
+        st.on_timer["cap%d" % c.id] = _cap_timer
+    st.txq.register = Register(st.storage.persist("register"), st.ncon)
     _recover(st)
+
+
+# ---- the energy register (deviation 10 rule, docs/CONFORMANCE.md) ----------
+class Register:
+    """No energy value the station reports is lower than one it reported
+    before. `floor[cid]` is the highest value reported (persisted before the
+    message is journalled); at boot a meter that restarted lower (a volatile
+    counter, or one restored from a save older than the last report) is
+    offset so that it continues from there. Energy drawn between the meter's
+    last save and a cut may be lost, never counted twice or backwards."""
+
+    def __init__(self, store, ncon):
+        self.store = store
+        data = store.load()
+        ok = isinstance(data, list) and len(data) == ncon + 1 and all(type(v) is int for v in data)
+        self.floor = data if ok else [0] * (ncon + 1)
+        self.offset = None  # per connector, set at the first reading
+
+    def read(self, st, cid):
+        r = st.board.meter(cid)
+        if self.offset is None:
+            self.offset = [0] * len(self.floor)
+            for i in range(1, len(self.floor)):
+                try:
+                    self.offset[i] = max(0, self.floor[i] - st.board.meter(i)[0])
+                except Exception:  # noqa: BLE001 - unreadable now: no offset
+                    pass
+        wh = max(r[0] + self.offset[cid], self.floor[cid])
+        return (wh,) + tuple(r[1:])
+
+    def reported(self, cid, wh):
+        """`wh` is about to be put in a message: raise the persisted floor."""
+        if wh > self.floor[cid]:
+            self.floor[cid] = wh
+            self.store.save(self.floor)
+
+
+def reading(st, cid):
+    """The meter of connector `cid` as reported: (Wh, W, dA, dV, SoC)."""
+    return st.txq.register.read(st, cid)
+
+
+def reported(st, cid, wh):
+    st.txq.register.reported(cid, wh)
 
 
 # ---- power loss ---------------------------------------------------------
@@ -99,14 +147,25 @@ def _last_meter(st, cid, tx):
     own (non-volatile) register when that is further on: the snapshot is
     written at most once a minute."""
     try:
-        return max(tx.last_meter, st.board.meter(cid)[0])
+        wh = max(tx.last_meter, reading(st, cid)[0])
     except Exception:  # no such connector / meter unreadable at boot
-        return tx.last_meter
+        wh = tx.last_meter
+    reported(st, cid, wh)
+    return wh
 
 
 # ---- starting and stopping ---------------------------------------------
 def start(st, c, id_tag, parent, reservation=None):
-    reading = st.board.meter(c.id)
+    if c.fault is not None or not connector.operative(st, c) or c.tx is not None:
+        # 4.9, 5.2: never a start on a Faulted or Unavailable connector.
+        st.log("warn", "connector %d cannot start now; %s refused" % (c.id, id_tag))
+        return
+    if c.status in ("Finishing", "Reserved"):
+        # 4.9: Finishing -> Preparing (F2), Reserved -> Preparing (G2), then
+        # Charging: neither goes straight to Charging.
+        c.finishing, c.auth = False, (id_tag, parent, reservation)
+        connector.refresh(st, c.id)
+    reading = _reading(st, c.id)
     now = st.clock.unix()
     p = {"connectorId": c.id, "idTag": id_tag, "meterStart": reading[0],
          "timestamp": timestamp.format_utc(now)}
@@ -128,7 +187,7 @@ def stop(st, c, reason, id_tag=None):
     tx = c.tx
     if tx is None:
         return
-    reading = st.board.meter(c.id)
+    reading = _reading(st, c.id)
     tx.data.add(_tx_value(st, "Transaction.End", reading))
     tx.last_meter = reading[0]
     c.tx = None
@@ -150,7 +209,7 @@ def note_reading(st, c, reading):
     MaxEnergyOnInvalidId."""
     tx = c.tx
     now = st.clock.unix()
-    tx.last_meter = reading[0]
+    tx.last_meter = max(tx.last_meter, reading[0])
     if now - tx.last_time >= _SAVE_EVERY_S or tx.last_time == tx.start:
         tx.last_time = now
         save(st)
@@ -168,8 +227,20 @@ def _queue_stop(st, tx, reason, meter_stop, when, id_tag=None):
     st.txq.stop(tx.local, p)
 
 
+def _reading(st, cid):
+    r = reading(st, cid)
+    reported(st, cid, r[0])  # it goes into a message
+    return r
+
+
 def apply(st, c):
     """Drive pilot and relay from the connector facts, then re-derive status."""
+    if c.auth is not None and (c.fault is not None or not connector.operative(st, c)):
+        # 4.9, 5.2: a connector that becomes Faulted or Unavailable drops its
+        # pending authorization and its ConnectionTimeOut timer.
+        st.log("info", "connector %d: authorization of %s dropped" % (c.id, c.auth[0]))
+        c.auth = None
+        st.timers.cancel("ct%d" % c.id)
     offer = 0
     tx = c.tx
     if tx is not None and c.fault is None and c.plugged and _energy_allowed(st, c, tx):
@@ -180,6 +251,7 @@ def apply(st, c):
     st.board.set_pilot(c.id, offer)
     st.poll_hw()
     connector.refresh(st, c.id)
+    _arm_cap(st, c)
 
 
 def stop_all(st, reason):
@@ -199,7 +271,31 @@ def _energy_allowed(st, c, tx):
         return True
     # C-03: with MaxEnergyOnInvalidId an invalid tag may still take that much.
     cap = st.config.get("MaxEnergyOnInvalidId")
-    return cap > 0 and st.board.meter(c.id)[0] - tx.meter_start < cap
+    return cap > 0 and reading(st, c.id)[0] - tx.meter_start < cap
+
+
+def _arm_cap(st, c):
+    """While an invalid tag draws energy under MaxEnergyOnInvalidId, read
+    the meter when the cap should be reached at the present power (at most
+    _CAP_CHECK_MS apart): the cap holds whatever the sampling intervals."""
+    name = "cap%d" % c.id
+    tx = c.tx
+    if tx is None or not tx.invalid or c.offered_da <= 0:
+        st.timers.cancel(name)
+        return
+    r = reading(st, c.id)
+    left = st.config.get("MaxEnergyOnInvalidId") - (r[0] - tx.meter_start)
+    ms = _CAP_CHECK_MS
+    if r[1] and r[1] > 0:
+        ms = min(ms, max(100, left * 3600000 // r[1]))
+    st.timers.start(name, st.now, ms)
+
+
+def _cap_timer(st, now):
+    for c in st.connectors[1:]:
+        if c.tx is not None and not st.timers.active("cap%d" % c.id):
+            energy_check(st, c)
+            _arm_cap(st, c)
 
 
 # ---- authorization outcome ----------------------------------------------
@@ -208,8 +304,9 @@ def decided(st, cid, id_tag, info, purpose):
     ok = info.get("status") == "Accepted"
     if purpose == "stop":
         tx = c.tx
+        # 4.1.1 / 5.x: another card stops it only when Accepted with the same parentIdTag.
         if ok and tx is not None and info.get("parentIdTag") and tx.parent \
-                and info["parentIdTag"].upper() == tx.parent.upper():
+                and fold(info["parentIdTag"]) == fold(tx.parent):
             stop(st, c, "Local", id_tag)
         return
     if not ok:
@@ -219,6 +316,11 @@ def decided(st, cid, id_tag, info, purpose):
         connector.refresh(st, cid)
         return
     if c.tx is not None or c.fault is not None or not connector.operative(st, c):
+        return
+    if c.auth is not None and fold(c.auth[0]) != fold(id_tag):
+        # A second card decided after the first: the first authorization
+        # holds (it is cancelled by presenting that card again).
+        st.log("info", "connector %d already authorized for %s; %s ignored" % (cid, c.auth[0], id_tag))
         return
     resv = st.reservation_for(st, c, id_tag, info.get("parentIdTag"))
     if resv is False:
@@ -340,5 +442,30 @@ def _invalid_at_start(st, c):
 def _tx_failed(st, ctx, reason):
     if ctx is None or reason == "link lost":
         return  # not queued durably / stays at the head, sent again after reconnect
-    st.txq.failed(ctx[0], st.now, st.config.get("TransactionMessageAttempts"),
-                  1000 * st.config.get("TransactionMessageRetryInterval"))
+    if st.txq.failed(ctx[0], st.now, st.config.get("TransactionMessageAttempts"),
+                     1000 * st.config.get("TransactionMessageRetryInterval")):
+        # Rule 12: the CSMS was reachable but never registered the
+        # transaction: no more energy than an invalid idTag may take.
+        c = _running(st, ctx[0])
+        if c is not None and not c.tx.invalid:
+            st.log("warn", "connector %d: StartTransaction not registered by the CSMS" % c.id)
+            _invalid_at_start(st, c)
+
+
+def _running(st, local):
+    for c in st.connectors[1:]:
+        if c.tx is not None and c.tx.local == local:
+            return c
+    return None
+
+
+def start_answer_incomplete(st, payload, ctx):
+    """A StartTransaction.conf that is invalid only because transactionId is
+    missing (rule 12): act on a readable idTagInfo.status now; the record
+    stays queued and is retried for its transactionId."""
+    info = payload.get("idTagInfo") if isinstance(payload, dict) else None
+    status = info.get("status") if isinstance(info, dict) else None
+    c = _running(st, ctx[0])
+    if c is not None and status is not None and status != "Accepted" and not c.tx.invalid:
+        _invalid_at_start(st, c)
+    _tx_failed(st, ctx, "no transactionId")

@@ -13,9 +13,13 @@
 # Answers: NotImplemented for a requestedMessage without a target (the schema
 # already refuses names outside the enum of each message); Rejected for a
 # connectorId that does not exist (TC_055: NumberOfConnectors + 1), for
-# MeterValues of connector 0 (no main meter here) and for anything but
-# BootNotification before the CSMS accepted the boot (4.2: nothing else may
-# be sent yet, so it could not go out now). A connectorId the message does
+# MeterValues of connector 0 (no main meter here). While the boot is Pending
+# a trigger is Accepted and its message goes out (4.2: the station "SHALL NOT
+# send request messages ... unless it has been instructed by the Central
+# System to do so with a TriggerMessage.req"): the message is queued while
+# unsolicited messages stay gated. (While Rejected no CSMS call is answered.) The
+# messages a target queued are marked with a 5th outbox field, which
+# station._may_send honours. A connectorId the message does
 # not use is ignored (5.17: "the requested message is leading"); without one,
 # StatusNotification goes for the Charge Point and every connector and
 # MeterValues for every connector.
@@ -49,10 +53,12 @@ def trigger(st, p):
         return {"status": "NotImplemented"}
     if cid is not None and (cid < 0 or cid > st.ncon):
         return {"status": "Rejected"}
-    if name != "BootNotification" and st.registration != "Accepted":
-        return {"status": "Rejected"}
+    before = [id(i) for i in st.outbox]
     if fn(st, cid) is False:
         return {"status": "Rejected"}
+    for item in st.outbox:
+        if id(item) not in before and len(item) == 4:
+            item.append(True)  # asked for by the CSMS (station.send)
     return {"status": "Accepted"}
 
 

@@ -29,6 +29,7 @@ class TxQueue:
         self.txids = {}  # local -> (CSMS transactionId, seq of its TXID record)
         self.attempts = 0  # failed attempts of the head record
         self.retry_at = None  # tick before which the head is not retried
+        self.register = None  # transaction.Register: the reported energy floor
         journal.open(False)
         for seq, kind, data in journal.live():
             try:
@@ -145,17 +146,24 @@ class TxQueue:
         return tid
 
     def failed(self, seq, now, max_attempts, retry_ms):
-        """CALLERROR or timeout for record `seq`: retry later or discard."""
+        """CALLERROR, invalid answer or timeout for record `seq`: retry later
+        or discard. A StartTransaction is never discarded: without its
+        transactionId the session's MeterValues and StopTransaction (its
+        energy) could never reach the CSMS (docs/CONFORMANCE.md, rule 12);
+        it keeps being retried at the longest interval. Returns True when a
+        StartTransaction has just used up `max_attempts`."""
         if not self.index or self.index[0][0] != seq:
-            return
+            return False
         self.attempts += 1
-        if self.attempts >= max_attempts:
-            self.log("warn", "txqueue: %s discarded after %d attempts" % (_ACTION[self.index[0][1]], self.attempts))
+        kind = self.index[0][1]
+        if self.attempts >= max_attempts and kind != START:
+            self.log("warn", "txqueue: %s discarded after %d attempts" % (_ACTION[kind], self.attempts))
             self._remove(0)
             self._gc_txids()
-        else:
-            # OCPP 1.6 4.10: wait retry interval x preceding attempts.
-            self.retry_at = ticks_add(now, retry_ms * self.attempts)
+            return False
+        # OCPP 1.6 4.10: wait retry interval x preceding attempts.
+        self.retry_at = ticks_add(now, retry_ms * min(self.attempts, max_attempts))
+        return kind == START and self.attempts == max_attempts
 
     def retry_ms(self, now):
         if self.retry_at is None or not self.index:
