@@ -55,11 +55,11 @@ def board_module(name):
     return __import__("boards." + name + ".board", None, None, ["make"])
 
 
-def load_config(path=CONFIG):
+def load_config(path=None):
     """The device configuration dict, or None if missing or corrupt."""
     from evse.snapshot import Snapshot
 
-    cfg = Snapshot(path).load(None)
+    cfg = Snapshot(path or CONFIG).load(None)
     if not isinstance(cfg, dict) or not cfg.get("url") or not cfg.get("id"):
         return None
     return cfg
@@ -149,12 +149,17 @@ def make_station(board, cfg, clock):
     from evse.station import Station
     from evse.storage import FileStorage
 
-    from evse import security
+    from evse import certificates, security
 
     st = Station(board=board, clock=clock, storage=FileStorage(DATA), log=_log)
-    # Factory seeding: what the CSMS changed later (key, profile) stays.
+    # Factory seeding: what the CSMS changed later (key, profile, client
+    # certificate, roots it installed) stays. "ca", "cert", "key" name PEM
+    # files; "profile" is the SecurityProfile to start with.
     security.provision(st, url=cfg["url"], cp_id=cfg["id"], password=cfg.get("password"),
-                       ca=_read(cfg.get("ca")))
+                       cert=_read(cfg.get("cert")), key=_read(cfg.get("key")), profile=cfg.get("profile"))
+    ca = _read(cfg.get("ca"))
+    if ca:
+        certificates.provision(st, certificates.CS_ROOT, ca, replace=True)
     return st
 
 
@@ -265,9 +270,9 @@ def main():
             pe(e)
         else:
             _log("error", repr(e))
-        import time
+        from evse.compat import sleep_ms
 
-        time.sleep_ms(_PAUSE_MS)  # the watchdog (30 s) is not fed here: a reset either way
+        sleep_ms(_PAUSE_MS)  # the watchdog (30 s) is not fed here: a reset either way
     machine.reset()
 
 

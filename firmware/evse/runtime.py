@@ -48,7 +48,7 @@ def basic_auth(user, password):
 
 
 class Runtime:
-    def __init__(self, station, url, cp_id, password=None, ssl=None, log=None,
+    def __init__(self, station, url=None, cp_id=None, password=None, ssl=None, log=None,
                  backoff_ms=(1000, 60000)):
         self.st = station
         self.url, self.cp_id, self.password = url, cp_id, password
