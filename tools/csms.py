@@ -107,6 +107,12 @@ class CsmsChargePoint(ChargePoint):
     def on_sec(self, **kw: Any) -> call_result.SecurityEventNotification:
         return call_result.SecurityEventNotification()
 
+    @on(Action.sign_certificate)
+    def on_sign(self, csr: str) -> call_result.SignCertificate:
+        # The CSR is in the log; a test (or an operator) signs it and sends
+        # CertificateSigned with call().
+        return call_result.SignCertificate(status=self.csms.sign_status)
+
 
 class Csms:
     """The dev CSMS. `boot_statuses` is consumed per station, then Accepted."""
@@ -125,6 +131,10 @@ class Csms:
         self.tx_ids = itertools.count(1)
         self.server: Any = None
         self.port = 0
+        self.sign_status = "Accepted"  # answer to SignCertificate
+        # cp id -> the client certificate it presented (ssl getpeercert() dict;
+        # None without one), for each connection in order: security profile 3.
+        self.peers: dict[str, list[Any]] = {}
 
     # -- policy --
     def next_boot_status(self, cp_id: str) -> str:
@@ -166,6 +176,9 @@ class Csms:
         cp_id = ws.request.path.rstrip("/").rsplit("/", 1)[-1]
         cp = CsmsChargePoint(cp_id, _Tap(ws, self, cp_id))
         cp.csms = self
+        transport = getattr(ws, "transport", None)
+        peer = transport.get_extra_info("peercert") if transport is not None else None
+        self.peers.setdefault(cp_id, []).append(peer or None)
         self.stations[cp_id] = cp
         try:
             await cp.start()

@@ -169,6 +169,7 @@ class Sim:
             st = _station(board=self.board, clock=self.clock, storage=FileStorage(self.data),
                           log=self.log, trace=self.emit)
             _factory_certs(st, self.args)
+            _security_setup(st, self.args)
             self.station = st
             self.runtime = Runtime(st, self.args.url, self.args.id, password=self.args.password)
             kind = await self.runtime.run()
@@ -210,7 +211,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--data", help="the station's flash (default .sim/<id>)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="seed a configuration key (repeatable)")
-    ap.add_argument("--password", help="AuthorizationKey (security profile 1)")
+    ap.add_argument("--password", help="AuthorizationKey (security profiles 1, 2); seeds it, the CSMS's wins")
+    ap.add_argument("--ca", metavar="FILE",
+                    help="PEM of the CentralSystemRootCertificate (wss://), replaces the one of the last start")
+    ap.add_argument("--cert", metavar="FILE", help="PEM ChargePointCertificate (security profile 3), with --key")
+    ap.add_argument("--key", metavar="FILE", help="PEM private key of --cert")
     ap.add_argument("--json", action="store_true", help="JSON event lines on stdout")
     ap.add_argument("--quiet", action="store_true", help="no log on stderr")
     ap.add_argument("--verbose", action="store_true", help="full payloads under each message line")
@@ -282,6 +287,50 @@ def _factory_certs(st: Station, args: argparse.Namespace) -> None:
             certificates.provision(st, "ManufacturerRootCertificate", f.read(), replace=True)
     except (OSError, ValueError) as e:
         raise SetupError(f"--manufacturer-ca {path}: {e}") from None
+
+
+def _read_pem(flag: str, path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except (OSError, UnicodeError) as e:
+        raise SetupError(f"{flag} {path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+
+
+def _security_setup(st: Station, args: argparse.Namespace) -> None:
+    """--ca, --cert/--key: factory provisioning of the link's trust anchor
+    and client certificate (--set SecurityProfile=N and --password seed the
+    link too: security.py, Runtime). Problems are a SetupError (exit 2)."""
+    from evse import certificates, security
+    ca, cert, key = getattr(args, "ca", None), getattr(args, "cert", None), getattr(args, "key", None)
+    if ca:
+        try:
+            certificates.provision(st, certificates.CS_ROOT, _read_pem("--ca", ca), replace=True)
+        except ValueError as e:
+            raise SetupError(f"--ca {ca}: {e}") from None
+    if bool(cert) != bool(key):
+        raise SetupError("--cert and --key go together")
+    if cert and key:
+        cert_pem, key_pem = _read_pem("--cert", cert), _read_pem("--key", key)
+        _check_pair(cert, cert_pem, key, key_pem)
+        security.provision(st, cert=cert_pem, key=key_pem)
+
+
+def _check_pair(cert: str, cert_pem: str, key: str, key_pem: str) -> None:
+    """The key must be the private half of the certificate's public key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization as ser
+    try:
+        pub = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
+    except ValueError:
+        raise SetupError(f"--cert {cert}: not a PEM certificate") from None
+    try:
+        priv = ser.load_pem_private_key(key_pem.encode(), password=None)
+    except (ValueError, TypeError):
+        raise SetupError(f"--key {key}: not an unencrypted PEM private key") from None
+    raw = (ser.Encoding.DER, ser.PublicFormat.SubjectPublicKeyInfo)
+    if priv.public_key().public_bytes(*raw) != pub.public_bytes(*raw):
+        raise SetupError(f"--key {key} does not match the certificate in --cert {cert}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -85,18 +85,15 @@ class Store:
     def add(self, kind, pem, origin="csms", replace=False):
         """Store one certificate; returns "Accepted" or "Rejected" (full)."""
         d = self._load()
-        roots = d["roots"]
-        if replace:
-            roots = [r for r in roots if not (r[0] == kind and r[2] == origin)]
-        if any(r[0] == kind and r[1] == pem for r in roots):
+        old = d["roots"]
+        roots = [r for r in old if not (replace and r[0] == kind and r[2] == origin and r[1] != pem)]
+        if not any(r[0] == kind and r[1] == pem for r in roots):
+            if sum(1 for r in roots if r[0] == kind) >= _max(self.st):
+                return "Rejected"  # whitepaper: more certificates than allowed
+            roots.append([kind, pem, origin])
+        if roots != old:  # the same factory root at every boot: no flash write
             d["roots"] = roots
             self._save(d)
-            return "Accepted"  # installed already: nothing to add
-        if sum(1 for r in roots if r[0] == kind) >= _max(self.st):
-            return "Rejected"  # whitepaper: more certificates than allowed
-        roots.append([kind, pem, origin])
-        d["roots"] = roots
-        self._save(d)
         if kind == CS_ROOT:
             sync_ca(self.st, origin != "factory")
         return "Accepted"

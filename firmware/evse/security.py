@@ -139,6 +139,8 @@ def provision(st, force=(), **fields):
             raise ValueError("unknown link field " + f)
         if v is None or (f in link.by_csms and f not in force):
             continue
+        if f == "profile" and (type(v) is not int or not 0 <= v <= 3):
+            raise ValueError("security profile must be 0..3")
         if getattr(link, f) != v:
             setattr(link, f, v)
             changed = True
