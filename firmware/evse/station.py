@@ -84,7 +84,6 @@ class Station:
         self.remote_profile = None  # fn(st, cid, TxProfile) -> False to refuse (RemoteStart)
         self.link = None  # security.py: connection parameters the runtime reads before connecting
         self.certs = None  # certificates.py: the certificate store
-        self.certs = None  # certificates.py: the certificate store
         self.jobs = []  # evse.jobs.Job: I/O work (downloads, uploads) the runtime runs as tasks
         mods = [__import__("evse." + name, None, None, ["install"]) for name in features]
         for name, mod in zip(features, mods):
@@ -329,10 +328,6 @@ class Station:
         if first is not None:
             action, payload, ctx = self.outbox.pop(first)[:3]
             self._call(action, payload, ctx, now)
-        elif self.registration == "Accepted" and self.link is not None and self.link.events is not None:
-            h = self.link.events.head(now)  # durable security events, when nothing else waits
-            if h is not None:
-                self._call("SecurityEventNotification", h[1], h[0], now)
         elif self.registration == "Accepted" and self.link is not None and self.link.events is not None:
             h = self.link.events.head(now)  # durable security events, when nothing else waits
             if h is not None:
