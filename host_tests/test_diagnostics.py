@@ -143,3 +143,9 @@ def test_triggers(tmp_path):
     r.call("ExtendedTriggerMessage", {"requestedMessage": "LogStatusNotification"})
     assert r.sent("DiagnosticsStatusNotification") == [{"status": "Idle"}]
     assert r.sent("LogStatusNotification") == [{"status": "Idle"}]
+
+
+def test_get_diagnostics_ftp_is_not_supported(tmp_path):
+    r = make_rig(tmp_path)
+    ans = r.call("GetDiagnostics", {"location": "ftp://x/y"})
+    assert ans[0] == 4 and ans[2] == "NotSupported"

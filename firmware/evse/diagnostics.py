@@ -22,7 +22,7 @@
 # docstring stays in RAM.)
 import os
 
-from evse import timestamp
+from evse import rpc, timestamp
 from evse.compat import const
 from evse.files import ensure_dir, remove
 from evse.jobs import Cancelled, Job
@@ -172,7 +172,8 @@ def _http(url):
 def _get_diagnostics(st, p):
     loc = p["location"]
     if not _http(loc):
-        return {}  # no fileName: nothing will be uploaded (only HTTP(S) here)
+        # 1.6 GetDiagnostics.conf has no status: the transfer protocol (FTP...) is what is not supported.
+        raise rpc.CallError("NotSupported", "only http(s) uploads")
     name = _name(st, "diagnostics")
     _begin(st, "diag", {"loc": loc, "name": name, "t0": timestamp.parse(p.get("startTime", "")),
                         "t1": timestamp.parse(p.get("stopTime", "")), "level": None, "id": None}, p)

@@ -26,8 +26,7 @@ from evse import timestamp
 from evse.compat import const
 from evse.jobs import Cancelled, Job
 
-PROFILE = "FirmwareManagement"  # with diagnostics.py: GetDiagnostics
-NEEDS = ("diagnostics",)
+PROFILE = "FirmwareManagement"  # GetDiagnostics is diagnostics.py's (in FEATURES with this one)
 
 _RETRY_S = const(60)
 _TRIAL_MS = 600000  # a trial image must reach an accepted boot within this
@@ -43,15 +42,30 @@ class FwState:
     """The feature's state: the persisted request, the slots, the last status."""
 
     def __init__(self, st):
-        from evse.fwimage import Slots
+        self.root = st.storage.root
+        self.board = board_name(st.board)
+        self._slots = None
         self.store = st.storage.persist("fwupdate")
-        self.slots = Slots(st.storage.root, board_name(st.board))
         r = self.store.load()
         self.req = r if isinstance(r, dict) and r.get("ph") in ("wait", "dl", "ready", "boot") else None
         self.status = "Idle"
         self.signed = isinstance(r, dict) and r.get("s") is True  # the kind of the last request (triggers)
         self.job = None
         self.reboot_since = None  # tick we asked for the reboot at (this core)
+
+    @property
+    def slots(self):
+        # fwimage is imported on first use, not at every boot (heap).
+        if self._slots is None:
+            from evse.fwimage import Slots
+            self._slots = Slots(self.root, self.board)
+        return self._slots
+
+    def trial(self):
+        """(trial slot or None, boots it had) from the boot state, without fwimage."""
+        from evse.snapshot import Snapshot
+        s = Snapshot(self.root + "/fwstate.json").load(None)
+        return (s.get("trial"), s.get("boots") or 0) if isinstance(s, dict) else (None, 0)
 
     def save(self):
         self.store.save(self.req if self.req is not None else {"s": self.signed})
@@ -76,8 +90,8 @@ def install(st):
     st.on_accepted.append(_accepted)
     st.on_tx.append(_tx)
     st.triggers["FirmwareStatusNotification"] = _trigger
-    s = fw.slots.state
-    if s["trial"] and fw.slots.running == s["trial"]:
+    trial, boots = fw.trial()
+    if trial and boots:  # this boot runs the trial: it has _TRIAL_MS to be accepted
         st.timers.start("fwtrial", st.now, _TRIAL_MS)
     r = fw.req
     if r is not None and r["ph"] == "dl":
@@ -337,6 +351,8 @@ def _accepted(st):
     fw = st.fwupdate
     r = fw.req
     st.timers.cancel("fwtrial")
+    if r is None and not fw.trial()[0]:
+        return  # the usual boot: fwimage stays unimported
     if fw.slots.confirm():
         ver = fw.slots.state["version"]
         st.log("info", "firmware " + str(ver) + " confirmed")
@@ -349,7 +365,7 @@ def _accepted(st):
 
 
 def _trial_timeout(st, now):
-    if st.fwupdate.slots.state["trial"]:
+    if st.fwupdate.trial()[0]:
         st.log("error", "trial firmware not accepted in time: rebooting (rollback)")
         st.reboot = "Hard"
 

@@ -24,7 +24,8 @@ _HW_ROUNDS = const(4)  # board polls per input: a relay change may move the pilo
 # every seam is declared in Station.__init__, and a module's NEEDS names the
 # features it calls into. Core features first, then the optional profiles.
 FEATURES = ("boot", "connector", "authorize", "transaction", "metervalues", "remote",
-            "security", "certificates", "locallist", "reservation", "trigger", "smartcharge")
+            "security", "certificates", "locallist", "reservation", "trigger", "smartcharge",
+            "diagnostics", "fwupdate")
 
 
 def _noop(*_):
@@ -85,6 +86,8 @@ class Station:
         self.link = None  # security.py: connection parameters the runtime reads before connecting
         self.certs = None  # certificates.py: the certificate store
         self.jobs = []  # evse.jobs.Job: I/O work (downloads, uploads) the runtime runs as tasks
+        self.fwupdate = None  # fwupdate.py: its state (FwState)
+        self.diag = None  # diagnostics.py: its state (the diagnostics log, the running upload)
         mods = [__import__("evse." + name, None, None, ["install"]) for name in features]
         for name, mod in zip(features, mods):
             for need in getattr(mod, "NEEDS", ()):
