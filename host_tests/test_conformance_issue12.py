@@ -271,3 +271,45 @@ def test_d15_failed_authorize_online_is_not_authorized(make):
     e.cmd("plug")
     e.settle(0.5)
     assert e.calls("StartTransaction") == [] and e.tx() is None
+
+
+@case("ISSUE12_SIM1", "Simulator: after a reboot with the EV plugged in, the new core reports Preparing", "Core")
+def test_sim1_reboot_keeps_board_state(tmp_path):
+    from live import CsmsThread, SimProcess
+    c = CsmsThread(tags={"AA": "Accepted"}, heartbeat=300)
+    s = SimProcess(c.url, "CPS", str(tmp_path / "s"))
+    try:
+        c.wait_call("StatusNotification", 2, cp_id="CPS")
+        s.send("plug")
+        c.wait_call("StatusNotification", where=lambda p: p["status"] == "Preparing", cp_id="CPS")
+        s.send("reboot")
+        s.wait_event(lambda ev: ev.get("event") == "reboot", 8)
+        c.wait_call("BootNotification", 2, cp_id="CPS")
+        def one():
+            return [p["status"] for p in c.calls("StatusNotification", "CPS") if p["connectorId"] == 1]
+        wait_for(lambda: len(one()) >= 3, 5, "the new core's status of connector 1")
+        time.sleep(0.3)
+        assert one()[2:] == ["Preparing"]  # [Available (boot), Preparing (plug), then the new core]
+    finally:
+        s.quit()
+        c.stop()
+
+
+@case("ISSUE12_SIM2", "Simulator: --set of a feature key works; unknown key or refused value exits 2", "Core")
+def test_sim2_set_feature_keys(tmp_path):
+    import subprocess
+    import sys
+    from live import ROOT, CsmsThread, SimProcess
+    c = CsmsThread(heartbeat=300)
+    s = SimProcess(c.url, "CPT", str(tmp_path / "t"), "--set", "MinimumStatusDuration=0",
+                   "--set", "MaxEnergyOnInvalidId=0")
+    try:
+        c.wait_call("StatusNotification", 2, cp_id="CPT")
+    finally:
+        s.quit()
+        c.stop()
+    for kv, word in (("Nope=1", "Nope"), ("MeterValuesSampledData=Foo", "MeterValuesSampledData")):
+        r = subprocess.run([sys.executable, ROOT + "/tools/sim.py", "--url", "ws://127.0.0.1:9/x",
+                            "--data", str(tmp_path / "u"), "--quiet", "--set", kv],
+                           capture_output=True, text=True, timeout=20)
+        assert r.returncode == 2 and word in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
