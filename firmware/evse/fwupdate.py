@@ -235,7 +235,10 @@ def _start_download(st, r):
     r["tries"] += 1
     fw.save()  # before the slot is touched: a power cut from here is a failed try
     _notify(st, "Downloading")
-    fw.job = download_job(st, r)
+    try:
+        fw.job = download_job(st, r)
+    except Exception as e:  # noqa: BLE001 - e.g. no TLS context: this try failed
+        return _failed_try(st, repr(e))
     st.jobs.append(fw.job)
 
 
@@ -275,8 +278,8 @@ def _verifier(r):
     from evse.pki import verify, x509
     cert = x509.load_all(r["cert"])[0]
     try:
-        sig = binascii.a2b_base64(r["sig"])
-    except ValueError:
+        sig = binascii.a2b_base64(r["sig"].encode())  # bytes: MicroPython's binascii wants them
+    except (ValueError, TypeError):
         sig = b""
     return lambda digest: bool(sig) and verify.check(cert, digest, sig)
 
