@@ -132,8 +132,12 @@ def _periods(periods, max_periods):
     limits = array("i", range(n))
     phases = None
     prev = -1
-    for i in range(n):
-        per = periods[i]
+    i = 0
+    # Iterated, never indexed: a streamed frame yields one period at a time
+    # (smartcharge.py), checked as it is read.
+    for per in periods:
+        if i == n:
+            raise ValueError
         s = _int(per["startPeriod"], 0, 0x7FFFFFFF)
         if (i == 0 and s != 0) or s <= prev:  # 7.10: first 0, then increasing
             raise ValueError
@@ -145,6 +149,9 @@ def _periods(periods, max_periods):
             if phases is None:
                 phases = bytearray(n)
             phases[i] = _int(np, 1, 3)
+        i += 1
+    if i != n:
+        raise ValueError
     return starts, limits, phases
 
 

@@ -52,7 +52,7 @@ def _send_stream(st, r):
     head = {}
     at = None
     for key in r.keys():
-        if key == "localAuthorizationList":
+        if key == "localAuthorizationList" and r.kind() == "array":
             at = r.pos  # skipped (and checked) now, walked below
         else:
             head[key] = r.value(max_size=64)
@@ -186,6 +186,9 @@ class LocalList:
         if full and ver < 0:
             return "Failed"
         new = self._apply({} if full else dict(self._map), items, full)
+        return self._commit(ver, new, full)
+
+    def _commit(self, ver, new, full):
         # Full 0 with entries: 0 means "no list" (section 5.10)
         if new is None or len(new) > self.max_length or (full and ver == 0 and new):
             return "Failed"
@@ -205,26 +208,35 @@ class LocalList:
         n = 0
         for it in items:
             n += 1
-            if n > self.max_send or not isinstance(it, dict):
+            if n > self.max_send or not self._put(new, seen, parents, it, full):
                 return None
-            key = fold(it.get("idTag"))
-            if key is None or key in seen:
-                return None
-            seen[key] = 1
-            info = it.get("idTagInfo")
-            if info is None:
-                if full:
-                    return None
-                new.pop(key, None)  # Differential without idTagInfo: remove
-                continue
-            v = parse_info(info)
-            if v is None:
-                return None
-            p = v[2]
-            if p is not None:
-                p = parents.setdefault(p, p)
-            new[key] = _pack(v[0], v[1], p)
         return new
+
+    def _put(self, new, seen, parents, it, full):
+        """One entry into `new`; False if it is invalid."""
+        if not isinstance(it, dict):
+            return False
+        key = fold(it.get("idTag"))
+        if full:
+            seen = new  # a Full list starts empty: a tag already in it is a duplicate
+        if key is None or key in seen:
+            return False
+        if not full:
+            seen[key] = 1
+        info = it.get("idTagInfo")
+        if info is None:
+            if full:
+                return False
+            new.pop(key, None)  # Differential without idTagInfo: remove
+            return True
+        v = parse_info(info)
+        if v is None:
+            return False
+        p = v[2]
+        if p is not None:
+            p = parents.setdefault(p, p)
+        new[key] = _pack(v[0], v[1], p)
+        return True
 
     def dump(self) -> dict:
         """JSON-able snapshot of the list and its version."""

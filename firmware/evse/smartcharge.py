@@ -42,6 +42,7 @@ def install(st):
     st.smart = SmartState(sc, st.storage.persist("profiles"))
     sc.load(st.smart.store.load() or [])
     st.handlers["SetChargingProfile"] = _set
+    st.stream_handlers["SetChargingProfile"] = _set_stream
     st.handlers["ClearChargingProfile"] = _clear
     st.handlers["GetCompositeSchedule"] = _composite
     st.limit_da = _limit
@@ -93,6 +94,86 @@ def _set(st, p):
         _save(st)
         _reapply(st)
     return {"status": status}
+
+
+class _Periods:
+    # chargingSchedulePeriod of a frame read in place (rpc.STREAM_MIN): its
+    # length from a skipping pass, then one small dict per period, each
+    # checked against the schema, straight into the profile's arrays.
+    def __init__(self, r, check):
+        self.r = r
+        self.check = check  # fn(period) -> None, raises CallError
+        self.at = r.pos
+        n = 0
+        for _ in r.items():
+            n += 1  # skipped
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        r = self.r
+        r.pos = self.at
+        for _ in r.items():
+            per = r.value(max_depth=1, max_size=128)
+            self.check(per)
+            yield per
+
+
+def _set_stream(st, r):
+    # The small fields first (keys come in any order), the whole frame
+    # checked, then the periods one at a time into the profile's arrays.
+    from evse import schema
+    from evse.rpc import CallError
+
+    p = {}
+    at = None
+    for key in r.keys():
+        if key == "csChargingProfiles" and r.kind() == "object":
+            at = r.pos
+        else:
+            p[key] = r.value(max_size=64)
+    r.frame_end()
+    box = [{"startPeriod": 0, "limit": 0}]
+    sched = None
+    pat = None
+    if at is not None:
+        r.pos = at
+        prof = p["csChargingProfiles"] = {}
+        for key in r.keys():
+            if key != "chargingSchedule" or r.kind() != "object":
+                prof[key] = r.value(max_size=64)
+                continue
+            sched = prof[key] = {}
+            for k2 in r.keys():
+                if k2 == "chargingSchedulePeriod" and r.kind() == "array":
+                    pat = r.pos  # skipped now, read below
+                    sched[k2] = box
+                else:
+                    sched[k2] = r.value(max_size=64)
+
+    def check(per):
+        if pat is not None:
+            keep = sched["chargingSchedulePeriod"]
+            sched["chargingSchedulePeriod"] = box
+            box[0] = per
+        err = schema.check_call("SetChargingProfile", p)
+        if pat is not None:
+            sched["chargingSchedulePeriod"] = keep
+        if err is not None:
+            raise CallError(err[0], err[1])
+
+    if sched is None:  # no schedule (or no profile): the schema names what is missing
+        err = schema.check_call("SetChargingProfile", p)
+        raise CallError(err[0], err[1]) if err else CallError("FormationViolation", "no chargingSchedule")
+    check(box[0])  # everything but the periods, with a valid stand-in
+    if p["connectorId"] < 0:
+        raise CallError("PropertyConstraintViolation", "connectorId: negative")
+    if pat is not None:
+        r.pos = pat
+        sched["chargingSchedulePeriod"] = _Periods(r, check)
+    return _set(st, p)
 
 
 def _clear(st, p):
