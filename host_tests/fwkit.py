@@ -103,3 +103,27 @@ def fw_statuses(rig: Any, signed: bool = True) -> list[str]:
 
 def events(rig: Any) -> list[str]:
     return [p["type"] for p in rig.sent("SecurityEventNotification")]
+
+
+def https_server(tmp: str) -> tuple[Any, str]:
+    """(HttpServer over TLS for 127.0.0.1, PEM of the CA that signed its certificate)."""
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from httpserver import HttpServer
+    ck, sk = pf.key("ec", "webca"), pf.key("ec", "web")
+    ca = pf.cert(ck, ck, "Web CA", "Web CA", ca=True, days=DAYS, serial=21)
+    san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    leaf = pf.cert(sk, ck, "127.0.0.1", "Web CA", days=DAYS, serial=22, extra=[(san, False)])
+    cert_path, key_path = os.path.join(tmp, "web.pem"), os.path.join(tmp, "web.key")
+    with open(cert_path, "w") as f:
+        f.write(pf.pem(leaf))
+    with open(key_path, "wb") as f:
+        f.write(sk.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption()))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert_path, key_path)
+    return HttpServer(ssl=ctx), pf.pem(ca)

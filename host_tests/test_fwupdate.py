@@ -264,3 +264,26 @@ def test_trigger_reports_the_current_status(tmp_path, pki, srv):
     r.run(0)
     r.call("ExtendedTriggerMessage", {"requestedMessage": "FirmwareStatusNotification"})
     assert r.sent("SignedFirmwareStatusNotification")[-1] == {"status": "DownloadScheduled", "requestId": 7}
+
+
+def test_https_download_with_the_provisioned_root(tmp_path, pki):
+    from evse import security
+    from fwkit import https_server
+    srv, ca = https_server(str(tmp_path))
+    try:
+        r = make_rig(tmp_path, pki)
+        data = image("2.1.0")
+        srv.files["fw.img"] = data
+        signed_req(r, srv.url("/files/fw.img"), pki, data)  # no trusted root yet: TLS fails
+        r.run(0)
+        run_jobs(r)
+        r.run(100)
+        assert fw_statuses(r)[-1] == "DownloadFailed"
+        security.provision(r.st, ca=ca)
+        signed_req(r, srv.url("/files/fw.img?chunked=1"), pki, data, req_id=8)
+        r.run(0)
+        run_jobs(r)
+        r.run(1000)
+        assert fw_statuses(r)[-1] == "InstallRebooting" and r.st.reboot == "Hard"
+    finally:
+        srv.close()
