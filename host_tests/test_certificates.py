@@ -88,6 +88,8 @@ def test_leaf_expired_and_two_certificates_rejected(rig: Rig) -> None:
     assert install(rig, pf.pem(leaf)) == "Rejected"  # not a CA
     assert install(rig, pf.pem(old)) == "Rejected"  # expired
     assert install(rig, pf.pem(root) + pf.pem(root)) == "Rejected"  # one certificate per call
+    forged = pf.cert(k, pf.key("ec", "forger"), "Root B", "Root B", ca=True, days=VALID)
+    assert install(rig, pf.pem(forged)) == "Rejected"  # self-signature does not verify
 
 
 def test_store_max_length_per_type(rig: Rig) -> None:

@@ -1,9 +1,8 @@
-"""Security Whitepaper ed.3 certificate management: the certificate store.
-
-InstallCertificate, DeleteCertificate, GetInstalledCertificateIds,
-SignCertificate / CertificateSigned, ExtendedTriggerMessage
-SignChargePointCertificate and renewal before the client certificate expires.
-"""
+# Security Whitepaper ed.3 certificate management: the certificate store.
+# InstallCertificate, DeleteCertificate, GetInstalledCertificateIds,
+# SignCertificate / CertificateSigned, ExtendedTriggerMessage
+# SignChargePointCertificate and renewal before the client certificate expires.
+#
 # Store: the "certs" snapshot {"roots": [[type, pem, origin]], "pending": key
 # PEM or None}; origin "factory" (provision()) or "csms" (InstallCertificate).
 # Nothing of it stays in RAM between operations (the ESP32 heap): each call
@@ -187,6 +186,9 @@ def install_certificate(st, p):
     now = st.clock.unix()
     if cert is None or not cert.ca or cert.key_type is None or not cert.not_before <= now <= cert.not_after:
         return {"status": "Rejected"}  # malformed, not a CA, expired or not yet valid
+    from evse.pki import verify
+    if cert.self_issued() and not verify.signed_by(cert, cert):
+        return {"status": "Rejected"}  # a root whose self-signature does not hold
     from evse.pki import pem as P
     try:
         status = st.certs.add(kind, P.encode(cert.der, "CERTIFICATE"), "csms")

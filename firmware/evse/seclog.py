@@ -1,8 +1,7 @@
-"""The security log (whitepaper ed.3 section 4) and the durable queue of
-SecurityEventNotifications.
-
-lines(st, since, until) -> iterator of text lines, for GetLog (SecurityLog).
-"""
+# The security log (whitepaper ed.3 section 4) and the durable queue of
+# SecurityEventNotifications.
+# lines(st, since, until) -> iterator of text lines, for GetLog (SecurityLog).
+#
 # Two journals on flash (evse/journal.py), both bounded:
 #  "seclog"  a ring of records "unix type techInfo": when full, the oldest
 #            record goes (whitepaper: a log of fixed size, oldest overwritten).
