@@ -77,3 +77,47 @@ def send_local_list(n: int = 100, streamed: bool = True) -> dict[str, int]:
 def frame_bytes(n: int = 100) -> int:
     out = mpvm.run(LIST_SETUP.replace("range(%d)", "range(%d)" % n) + "\nprint('L', len(text))")
     return int(out.split("L ")[1].split()[0])
+
+
+# The whole station path in one VM call: live before and after, and the
+# heap before collecting (an upper bound of the peak: every allocation of
+# the call counts, garbage included).
+STATION_SETUP = """
+import gc, json, os
+try:
+    os.mkdir('/data')
+except OSError:
+    pass
+from evse.station import Station
+from evse.storage import FileStorage
+from evse import jsonstream  # bytecode: in flash when frozen
+from boards.sim.board import SimBoard
+from scenarios.vclock import VirtualClock
+st = Station(board=SimBoard(overrides={'ChargingScheduleMaxPeriods': '%(max)d'}), clock=VirtualClock(),
+             storage=FileStorage('/data'))
+%(tree)s
+text = json.dumps([2, "u1", "%(action)s", %(payload)s])
+"""
+LIST_PAYLOAD = ("{'listVersion': 1, 'updateType': 'Full', 'localAuthorizationList': [{'idTag': 'TAG%%017d' %% i,"
+                " 'idTagInfo': {'status': 'Accepted', 'expiryDate': '2030-01-01T00:00:00Z',"
+                " 'parentIdTag': 'GROUP%%015d' %% (i %% 5)}} for i in range(%d)]}")
+PROFILE_PAYLOAD = ("{'connectorId': 1, 'csChargingProfiles': {'chargingProfileId': 1, 'stackLevel': 0,"
+                   " 'chargingProfilePurpose': 'TxDefaultProfile', 'chargingProfileKind': 'Relative',"
+                   " 'chargingSchedule': {'chargingRateUnit': 'A', 'chargingSchedulePeriod':"
+                   " [{'startPeriod': i * 60, 'limit': 6 + i %% 20} for i in range(%d)]}}}")
+
+
+def station_receive(action: str, payload: str, streamed: bool, max_periods: int = 86400) -> dict[str, int]:
+    setup = STATION_SETUP % {"max": max_periods, "action": action, "payload": payload,
+                             "tree": "" if streamed else "st.stream_handlers = {}"}
+    code = [setup, _LIVE, "st.receive(text, 0)\n" + _AFTER + "\nf = st.take_frames()\nprint('F', len(f[0]))"
+            "\nassert 'Accepted' in f[0], f[0][:200]\nf = None", _LIVE]
+    out = mpvm.run(code, scenario_files(), timeout=300)
+    live = [int(x.split()[1]) for x in out.splitlines() if x.startswith("M ")]
+    after = [int(x.split()[1]) for x in out.splitlines() if x.startswith("A ")]
+    return {"all allocations (upper bound)": after[0] - live[0], "live after": live[1] - live[0]}
+
+
+def scenario_files() -> dict[str, str]:
+    d = os.path.join(HERE, "scenarios")
+    return {"/lib/scenarios/" + n: open(os.path.join(d, n)).read() for n in os.listdir(d) if n.endswith(".py")}

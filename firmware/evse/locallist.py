@@ -65,12 +65,9 @@ def _send_stream(st, r):
         if at is None:
             return
         r.pos = at
-        box = [None]
-        one = {"listVersion": 1, "updateType": "Full", "localAuthorizationList": box}
         for _ in r.items():
             e = r.value(max_depth=2, max_size=256)
-            box[0] = e
-            err = schema.check_call("SendLocalList", one)
+            err = schema.check_item("L", "localAuthorizationList[]", e)
             if err is not None:
                 raise CallError(err[0], err[1])
             yield e

@@ -158,6 +158,17 @@ def check_call(action: str, payload: "Any") -> "tuple[str, str] | None":
     return _top(_line(action), payload)
 
 
+def check_item(obj: str, path: str, v: "Any") -> "tuple[str, str] | None":
+    """Validate one element of an array of shared objects (@obj: "L" an
+    AuthorizationData, "Q" a ChargingSchedulePeriod) read on its own from
+    a streamed frame; the description starts with `path`."""
+    if type(v) is not dict:
+        return _TYPE, path + ": not an object"
+    r = _line("@" + obj)
+    e = _obj(r[0], r[1], v)
+    return None if e is None else (e[0], path + "." + e[1])
+
+
 def check_result(action: str, payload: "Any") -> "tuple[str, str] | None":
     """Validate the CALLRESULT payload answering our request `action`.
 

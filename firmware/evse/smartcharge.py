@@ -153,27 +153,27 @@ def _set_stream(st, r):
                 else:
                     sched[k2] = r.value(max_size=64)
 
-    def check(per):
-        if pat is not None:
-            keep = sched["chargingSchedulePeriod"]
-            sched["chargingSchedulePeriod"] = box
-            box[0] = per
-        err = schema.check_call("SetChargingProfile", p)
-        if pat is not None:
-            sched["chargingSchedulePeriod"] = keep
-        if err is not None:
-            raise CallError(err[0], err[1])
-
-    if sched is None:  # no schedule (or no profile): the schema names what is missing
-        err = schema.check_call("SetChargingProfile", p)
-        raise CallError(err[0], err[1]) if err else CallError("FormationViolation", "no chargingSchedule")
-    check(box[0])  # everything but the periods, with a valid stand-in
+    # Everything but the periods, with a valid stand-in for them.
+    err = schema.check_call("SetChargingProfile", p)
+    if err is None and sched is None:
+        err = ("FormationViolation", "no chargingSchedule")
+    if err is not None:
+        raise CallError(err[0], err[1])
     if p["connectorId"] < 0:
         raise CallError("PropertyConstraintViolation", "connectorId: negative")
     if pat is not None:
         r.pos = pat
-        sched["chargingSchedulePeriod"] = _Periods(r, check)
+        sched["chargingSchedulePeriod"] = _Periods(r, _check_period)
     return _set(st, p)
+
+
+def _check_period(per):
+    from evse import schema
+    from evse.rpc import CallError
+
+    err = schema.check_item("Q", "csChargingProfiles.chargingSchedule.chargingSchedulePeriod[]", per)
+    if err is not None:
+        raise CallError(err[0], err[1])
 
 
 def _clear(st, p):
