@@ -61,8 +61,13 @@ def test_a_failed_notification_is_retried(tmp_path: Any) -> None:
     r.cs.pump()
     assert len(r.sent("SecurityEventNotification")) == 1
     assert r.st.link.events.queue.count == 1
+    assert 0 < r.st.next_ms(r.clock.ms()) <= 30000
+    r.st.disconnected(r.clock.ms())
+    r.clock.advance(40000)
+    r.st.tick(r.clock.ms())
+    assert r.st.next_ms(r.clock.ms()) != 0  # offline past the deadline: no busy wake-ups
     r.cs.fail.clear()
-    r.run(31000)
+    r.connect()
     assert len(r.sent("SecurityEventNotification")) == 2
     assert r.st.link.events.queue.count == 0
 

@@ -81,9 +81,15 @@ class SecLog:
         self.retry_at = ticks_add(now, _RETRY_MS)
 
     def retry_ms(self, now):
-        if self.retry_at is None or not self.queue.count:
+        """Ms until a failed head may go again; None once it may (the next
+        pump sends it: a past deadline must not keep waking the core)."""
+        if self.retry_at is None:
             return None
-        return max(0, ticks_diff(self.retry_at, now))
+        left = ticks_diff(self.retry_at, now)
+        if left <= 0 or not self.queue.count:
+            self.retry_at = None
+            return None
+        return left
 
     def _drop(self, seq, data):
         try:
