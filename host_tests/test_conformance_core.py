@@ -3,7 +3,7 @@ real CSMS peer over WebSockets. Ids and titles: docs/CONFORMANCE.md."""
 import pytest
 from ocpp.v16 import call
 
-from conformance.harness import Env, answered, case
+from test_conformance_harness import Env, answered, case
 from live import wait_for
 
 

@@ -8,7 +8,7 @@ import pytest
 from ocpp.v16 import call
 
 from boards.sim.board import SimBoard
-from conformance.harness import Env, case, expiry, results_of
+from test_conformance_harness import Env, case, expiry, results_of
 from live import wait_for
 
 OFFLINE = {"AllowOfflineTxForUnknownId": "true"}

@@ -3,7 +3,7 @@ Remote Trigger profiles against the real CSMS peer over WebSockets."""
 import pytest
 from ocpp.v16 import call
 
-from conformance.harness import Env, case, expiry
+from test_conformance_harness import TAGS, Env, case, expiry
 from live import wait_for
 
 
@@ -64,13 +64,14 @@ def test_tc_043_2_version_mismatch(make):
 
 @case("TC_008_1_CS", "Regular Start Charging Session - Id in Local Authorization List", "Local Auth List")
 def test_tc_008_1_start_from_local_list(make):
-    e = make(seeds={"LocalPreAuthorize": "true"})
+    e = make(seeds={"LocalPreAuthorize": "true"}, tags=dict(TAGS, LL="Accepted"))
     e.call(call.SendLocalList(list_version=1, update_type="Full",
                               local_authorization_list=[{"idTag": "LL", "idTagInfo": {"status": "Accepted"}}]))
     e.card("LL")
     e.cmd("plug")
     e.wait_status("Charging")
-    assert e.calls("Authorize") == []
+    e.settle(0.2)
+    assert e.calls("Authorize") == [] and e.statuses()[-1] == "Charging"
 
 
 # ---- Reservation ----------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Conformance harness: the station (sim board) against the real CSMS peer
+"""Conformance harness (no tests here; named so that it never clashes with
+tools/conformance.py on sys.path): the station (sim board) against the real CSMS peer
 (tools/csms.py on the `ocpp` package, which validates every frame against
 the official OCPP 1.6 JSON schemas) over WebSockets on loopback.
 
