@@ -5,7 +5,7 @@ NODE    := node_modules/.stamp-deps
 FW_SRC  := $(shell find firmware boards -name '*.py' 2>/dev/null)
 SIM_URL ?=
 
-.PHONY: test browser pytest mpy check build sim bench bench-crypto memreport fuzz soak clean fleet-demo deploy repl image package-json
+.PHONY: test browser pytest mpy check build sim bench bench-crypto memreport fuzz soak conformance clean fleet-demo deploy repl image package-json
 
 test: $(VENV) $(NODE) browser check mpy pytest
 
@@ -51,6 +51,10 @@ fuzz: $(VENV)
 
 soak: $(VENV)
 	$(PY) tools/soak.py --sessions 60 --seed 1 --seconds 600
+
+# OCTT-named cases against the real CSMS over WebSockets: the table (docs/CONFORMANCE.md).
+conformance: $(VENV)
+	$(PY) tools/conformance.py
 
 bench: $(VENV)
 	$(PY) tools/bench_latency.py
