@@ -106,3 +106,17 @@ def test_profile_seed_goes_into_the_link_but_never_over_the_csms(tmp_path: Any) 
     assert r2.st.link.profile == 2
     with pytest.raises(ValueError):
         Rig(str(tmp_path / "x"), seeds={"SecurityProfile": "4"})
+
+
+def test_a_new_client_certificate_that_fails_falls_back(tmp_path: Any) -> None:
+    r = ready(tmp_path)
+    security.provision(r.st, cert="OLD CERT", key="OLD KEY")
+    r.st.config.change("SecurityProfile", "3")
+    r.connect()  # profile 3 works with the factory certificate
+    security.use_client_cert(r.st, "NEW CERT", "NEW KEY")
+    assert r.st.link.trial == {"cert": "OLD CERT", "key": "OLD KEY"}
+    fail(r, ssl.SSLError(1, "[SSL: SSLV3_ALERT_BAD_CERTIFICATE] alert"), 3)
+    link = r.st.link
+    assert (link.cert, link.key, link.profile) == ("OLD CERT", "OLD KEY", 3)
+    assert any("fell back to the previous client certificate" in t for t in seclog.lines(r.st))
+    assert not [t for t in seclog.lines(r.st) if "KEY" in t]

@@ -245,8 +245,9 @@ def _fall_back(st, why):
     link.version += 1
     link.save()
     _mirror(st)
+    what = ("SecurityProfile %d" % link.profile) if "profile" in old else "the previous client certificate"
     st.security_event("ReconfigurationOfSecurityParameters",
-                      ("fell back to SecurityProfile %d: " % link.profile) + (why or "connect failed"))
+                      "fell back to " + what + ": " + (why or "connect failed"))
 
 
 # Substrings of TLS errors (CPython ssl, MicroPython mbedTLS) -> event.
