@@ -109,7 +109,8 @@ def test_get_log_failures(tmp_path, srv, path, status):
     r.run(1000)
     run_jobs(r)
     r.run(100)
-    assert [p["status"] for p in r.sent("LogStatusNotification")][-1] == status
+    assert [p["status"] for p in r.sent("LogStatusNotification")] == ["Uploading", status]
+    assert len(srv.requests) == (4 if status == "NotSupportedOperation" else 2)  # PUT, then POST
 
 
 def test_get_diagnostics_unreachable_fails(tmp_path):

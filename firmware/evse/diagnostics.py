@@ -218,7 +218,9 @@ def _timer(st, now):
     if d.req is None or d.job is not None:
         return
     d.log.flush()
-    _notify(st, "Uploading")
+    if not d.req.get("tries"):
+        _notify(st, "Uploading")  # once per request, not per attempt
+    d.req["tries"] = d.req.get("tries", 0) + 1
     d.log.hold = True
     d.job = upload_job(st, d.req)
     st.jobs.append(d.job)
