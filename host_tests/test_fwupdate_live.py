@@ -3,6 +3,8 @@ the dev CSMS over WebSockets, images from the loopback HTTP server; power
 cuts (kill -9) at each step of download and install."""
 from __future__ import annotations
 
+import base64
+import os
 import time
 from typing import Any
 
@@ -190,3 +192,41 @@ def test_trial_that_never_reaches_an_accepted_boot_rolls_back(tmp_path, srv, pki
     finally:
         sim.quit()
         csms.stop()
+
+
+def test_mkimage_image_signed_by_openssl_with_rsa(tmp_path, csms, srv):
+    """The outside contract: tools/mkimage.py builds the image, openssl signs
+    it (RSA 2048), the station installs it and boots the new version."""
+    import subprocess
+    import sys
+
+    from cryptography.hazmat.primitives import serialization
+
+    from fwkit import ROOT
+    rsa = Pki("rsa")
+    key = tmp_path / "signer.pem"
+    key.write_bytes(rsa.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    ca = tmp_path / "maker.pem"
+    ca.write_text(rsa.root_pem)
+    img = tmp_path / "fw.img"
+    printed = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "mkimage.py"), "--board", "sim",
+                              "--version", "3.1.4", "--out", str(img), "--sign", str(key)],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    dgst = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(key), str(img)], capture_output=True,
+                          check=True).stdout
+    sig = base64.b64encode(dgst).decode()
+    assert sig == printed  # RSA PKCS#1 v1.5 is deterministic
+    srv.files["fw.img"] = img.read_bytes()
+    data = str(tmp_path / "d")
+    sim = start(csms, data, str(ca))
+    try:
+        wait_boots(csms, 1)
+        fw = {"location": srv.url("/files/fw.img"), "retrieve_date_time": timestamp.format_utc(int(time.time())),
+              "signing_certificate": rsa.signer_pem, "signature": sig}
+        assert csms.call(CP, call.SignedUpdateFirmware(request_id=2, firmware=fw)).status == "Accepted"
+        assert wait_boots(csms, 2, timeout=20) == [OLD, "3.1.4"]
+        wait_status(csms, "Installed")
+        consistent(data, "3.1.4")
+    finally:
+        sim.quit()
