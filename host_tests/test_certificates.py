@@ -206,3 +206,20 @@ def test_provisioned_link_root_joins_the_store(tmp_path: Any) -> None:
     security.provision(r.st, ca=pem)  # as older firmware provisioned it
     r.reboot()
     assert r.st.certs.roots(certificates.CS_ROOT) == [pem]
+
+
+def test_root_rotation_with_additional_root_certificate_check(rig: Rig) -> None:
+    assert rig.st.config.get("AdditionalRootCertificateCheck") is True
+    k, old = ca("old")
+    new_key = pf.key("ec", "new")
+    stranger = pf.pem(pf.cert(new_key, new_key, "Root new", "Root new", ca=True, days=VALID))
+    cross = pf.pem(pf.cert(new_key, k, "Root new", "Root old", ca=True, days=VALID, serial=99))
+    assert install(rig, pf.pem(old)) == "Accepted"
+    assert install(rig, stranger) == "Rejected"  # not signed by the installed root
+    v = rig.st.link.version
+    assert install(rig, cross) == "Accepted"
+    assert rig.st.certs.roots(certificates.CS_ROOT) == [cross, pf.pem(old)]  # the old one as fallback
+    assert rig.st.link.ca == cross + pf.pem(old) and rig.st.link.version == v + 1
+    newer = pf.pem(pf.cert(pf.key("ec", "newer"), new_key, "Root newer", "Root new", ca=True, days=VALID))
+    assert install(rig, newer) == "Accepted"
+    assert rig.st.certs.roots(certificates.CS_ROOT) == [newer, cross]  # one fallback at most

@@ -14,7 +14,9 @@
 #
 # CertificateStoreMaxLength (ORS-18: 1) bounds the certificates of each type:
 # one CSMS root and one manufacturer root (a total of 1 would make profile 2
-# and signed firmware exclusive).
+# and signed firmware exclusive). With one CSMS root, the root in use cannot
+# be deleted, so it is rotated the whitepaper's way: AdditionalRootCertificateCheck
+# (true here) lets a new root signed by the installed one replace it.
 #
 # Without the security feature (no st.link) the store still answers; the
 # client certificate needs the link.
@@ -87,7 +89,7 @@ class Store:
         old = d["roots"]
         roots = [r for r in old if not (replace and r[0] == kind and r[2] == origin and r[1] != pem)]
         if not any(r[0] == kind and r[1] == pem for r in roots):
-            if sum(1 for r in roots if r[0] == kind) >= _max(self.st):
+            if sum(1 for r in roots if r[0] == kind and r[2] != "fallback") >= _max(self.st):
                 return "Rejected"  # whitepaper: more certificates than allowed
             roots.append([kind, pem, origin])
         if roots != old:  # the same factory root at every boot: no flash write
@@ -96,6 +98,17 @@ class Store:
         if kind == CS_ROOT:
             sync_ca(self.st, origin != "factory")
         return "Accepted"
+
+    def rotate(self, pem):
+        """A new CSMS root replaces the installed ones; the newest of those
+        stays as the (uncounted) fallback."""
+        d = self._load()
+        olds = [r for r in d["roots"] if r[0] == CS_ROOT and r[2] != "fallback"]
+        d["roots"] = [r for r in d["roots"] if r[0] != CS_ROOT] + [[CS_ROOT, pem, "csms"]]
+        if olds:
+            d["roots"].append([CS_ROOT, olds[-1][1], "fallback"])
+        self._save(d)
+        sync_ca(self.st, True)
 
     def remove(self, kind, pem):
         d = self._load()
@@ -190,13 +203,30 @@ def install_certificate(st, p):
     if cert.self_issued() and not verify.signed_by(cert, cert):
         return {"status": "Rejected"}  # a root whose self-signature does not hold
     from evse.pki import pem as P
+    pem = P.encode(cert.der, "CERTIFICATE")
     try:
-        status = st.certs.add(kind, P.encode(cert.der, "CERTIFICATE"), "csms")
+        if kind == CS_ROOT and st.config.get("AdditionalRootCertificateCheck") and st.certs.roots(CS_ROOT):
+            status = _rotate(st, cert, pem)
+        else:
+            status = st.certs.add(kind, pem, "csms")
     except OSError:
         return {"status": "Failed"}
     if status == "Accepted":
         st.security_event("ReconfigurationOfSecurityParameters", "installed a " + kind)
     return {"status": status}
+
+
+def _rotate(st, cert, pem):
+    # AdditionalRootCertificateCheck (whitepaper 3.1): the new CSMS root must
+    # be signed by the installed one and replaces it; the old one stays as
+    # the fallback until the next rotation (it may still be what the CSMS's
+    # certificate chains to while the CPO switches over).
+    from evse.pki import verify
+    olds = st.certs.parsed(CS_ROOT)
+    if not any(verify.signed_by(cert, o) for o in olds):
+        return "Rejected"
+    st.certs.rotate(pem)
+    return "Accepted"
 
 
 def _hash_of(cert, alg):

@@ -35,7 +35,7 @@ from evse import seclog
 _TRIAL_FAILS = 3
 
 _KEYS = """
-AdditionalRootCertificateCheck br false 0 1
+AdditionalRootCertificateCheck br true 0 1
 AuthorizationKey sw - 16 40
 CertificateSignedMaxChainSize ir 10000 0 -
 CertificateStoreMaxLength ir 1 0 -
