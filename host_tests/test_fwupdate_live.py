@@ -230,3 +230,31 @@ def test_mkimage_image_signed_by_openssl_with_rsa(tmp_path, csms, srv):
         consistent(data, "3.1.4")
     finally:
         sim.quit()
+
+
+def test_update_during_a_transaction_waits_for_its_end(tmp_path, srv, pki, ca_file):
+    csms = CsmsThread(tags={"T1": "Accepted"})
+    data = str(tmp_path / "d")
+    sim = start(csms, data, ca_file)
+    try:
+        wait_boots(csms, 1)
+        sim.send("plug")
+        sim.send("card T1")
+        csms.wait_call("StartTransaction", cp_id=CP)
+        assert request(csms, srv, pki).status == "Accepted"
+        wait_status(csms, "DownloadPaused")
+        time.sleep(0.5)
+        assert statuses(csms) == ["DownloadPaused"] and srv.requests == []
+        sim.send("card T1")  # the driver ends the session
+        csms.wait_call("StopTransaction", cp_id=CP)
+        assert wait_boots(csms, 2) == [OLD, NEW]
+        stop_at = next(i for i, e in enumerate(csms.csms.log) if isinstance(e["msg"], list)
+                       and e["msg"][0] == 2 and e["msg"][2] == "StopTransaction")
+        first_dl = next(i for i, e in enumerate(csms.csms.log) if isinstance(e["msg"], list)
+                        and e["msg"][0] == 2 and e["msg"][2] == "SignedFirmwareStatusNotification"
+                        and e["msg"][3]["status"] == "Downloading")
+        assert stop_at < first_dl
+        wait_status(csms, "Installed")
+    finally:
+        sim.quit()
+        csms.stop()
