@@ -294,3 +294,34 @@ def test_install_list_delete_over_the_wire(pki: Pki, tmp_path: Path) -> None:
     finally:
         s.stop()
         c.stop()
+
+
+def test_csms_root_rotation_reconnects_with_the_new_trust(pki: Pki, tmp_path: Path) -> None:
+    # AdditionalRootCertificateCheck: the new root is signed by the old one.
+    new_key = ec.generate_private_key(ec.SECP256R1())
+    cross = make_cert(new_key.public_key(), pki.ca_key, "New CSMS Root", "Test CSMS Root", ca=True)
+    srv = make_cert(pki.srv_key.public_key(), new_key, "csms", "New CSMS Root", host="127.0.0.1")
+    pki.write("rotated.pem", Pki.pem(srv))
+    ctx = pki.server()
+    c = CsmsThread(ssl=ctx, passwords={"ROT": PW})
+    seed(str(tmp_path), "ROT", pki.pem(pki.ca))
+    s = StationThread(c.url, "ROT", str(tmp_path), seeds={"SecurityProfile": "2"}, password=PW)
+    try:
+        accepted(s)
+        first = c.csms.stations["ROT"]
+        r = c.call("ROT", call.InstallCertificate(certificate_type="CentralSystemRootCertificate",
+                                                  certificate=Pki.pem(cross)))
+        assert r.status == "Accepted"
+        # The trust set changed: the station reconnects (no reboot) ...
+        wait_for(lambda: c.csms.stations.get("ROT") not in (None, first), 5, "reconnect")
+        # ... and trusts a CSMS certificate from the new root.
+        ctx.load_cert_chain(pki.d / "rotated.pem", pki.d / "srv.key")
+        second = c.csms.stations["ROT"]
+        c.csms.passwords["ROT"] = PW + "-rotated"  # a key change makes the station reconnect
+        c.call("ROT", call.ChangeConfiguration(key="AuthorizationKey", value=PW + "-rotated"))
+        wait_for(lambda: c.csms.stations.get("ROT") not in (None, second), 5, "reconnect to the rotated CSMS")
+        accepted(s)
+        assert s.reboots == []
+    finally:
+        s.stop()
+        c.stop()
