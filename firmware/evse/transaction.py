@@ -68,28 +68,45 @@ def install(st):
 # ---- the energy register (deviation 10 rule, docs/CONFORMANCE.md) ----------
 class Register:
     """No energy value the station reports is lower than one it reported
-    before. `floor[cid]` is the highest value reported (persisted before the
-    message is journalled); at boot a meter that restarted lower (a volatile
-    counter, or one restored from a save older than the last report) is
-    offset so that it continues from there. Energy drawn between the meter's
-    last save and a cut may be lost, never counted twice or backwards."""
+    before (docs/CONFORMANCE.md, rule 10). `floor[cid]` is the highest value
+    reported, persisted before the message is journalled. At boot a meter
+    that restarted lower (a volatile counter, or one restored from a save
+    older than the last report) gets an offset (persisted) so that it
+    continues from there. Energy drawn between the meter's last save and a
+    cut may be lost, never counted twice or backwards."""
 
     def __init__(self, store, ncon):
         self.store = store
+        n = ncon + 1
         data = store.load()
-        ok = isinstance(data, list) and len(data) == ncon + 1 and all(type(v) is int for v in data)
-        self.floor = data if ok else [0] * (ncon + 1)
-        self.offset = None  # per connector, set at the first reading
+        ok = isinstance(data, dict)
+        f, o = (data.get("f"), data.get("o")) if ok else (None, None)
+        ints = ok and all(isinstance(x, list) and len(x) == n and all(type(v) is int for v in x) for x in (f, o))
+        self.floor = f if ints else [0] * n
+        self.offset = o if ints else [0] * n
+        self.booted = False  # offsets checked against the meter (first read)
+
+    def _save(self):
+        self.store.save({"f": self.floor, "o": self.offset})
+
+    def _boot(self, st):
+        self.booted = True
+        moved = False
+        for i in range(1, len(self.floor)):
+            try:
+                lack = self.floor[i] - st.board.meter(i)[0]
+            except Exception:  # noqa: BLE001 - unreadable now: keep the offset
+                continue
+            if lack > self.offset[i]:
+                self.offset[i] = lack
+                moved = True
+        if moved:
+            self._save()
 
     def read(self, st, cid):
+        if not self.booted:
+            self._boot(st)
         r = st.board.meter(cid)
-        if self.offset is None:
-            self.offset = [0] * len(self.floor)
-            for i in range(1, len(self.floor)):
-                try:
-                    self.offset[i] = max(0, self.floor[i] - st.board.meter(i)[0])
-                except Exception:  # noqa: BLE001 - unreadable now: no offset
-                    pass
         wh = max(r[0] + self.offset[cid], self.floor[cid])
         return (wh,) + tuple(r[1:])
 
@@ -97,7 +114,7 @@ class Register:
         """`wh` is about to be put in a message: raise the persisted floor."""
         if wh > self.floor[cid]:
             self.floor[cid] = wh
-            self.store.save(self.floor)
+            self._save()
 
 
 def reading(st, cid):
