@@ -147,6 +147,10 @@ def main() -> None:
     print(".mpy sizes (mpy-cross, bytes):")
     with tempfile.TemporaryDirectory() as d:
         build.compile_all(d)
+    import memboard  # per board, and the 100-entry list streamed vs parsed whole (issue 13)
+
+    memboard.main()
+    memboard.list_report()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,56 @@
+"""Memory budgets per board, measured in the MicroPython VM (32-bit like the
+MCUs): `make test` fails when a change makes a board exceed one. Method and
+numbers: docs/PERFORMANCE.md (tools/memboard.py, host_tests/memsteps.py)."""
+import os
+import sys
+
+import pytest
+
+import memsteps
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
+import memboard  # noqa: E402
+
+KB = 1024
+# Issue 13: with the core frozen, a 100-entry SendLocalList adds at most
+# 16 KB of peak heap over idle (idle = booted, the frame already received).
+LIST_LIVE_MAX = 16 * KB  # live heap at any step of the streamed list
+LIST_STEP_MAX = 16 * KB  # live + all allocations of one entry's step
+LIST_SAVE_MAX = 28 * KB  # the snapshot write (json.dumps of the list): see PERFORMANCE.md
+BUDGETS = {  # bytes above the imported modules
+    "esp32": {"data after boot": 12 * KB, "live after the workload": 20 * KB,
+              "StopTransaction: json.dumps allocations": 8 * KB, "profile: all allocations (largest)": 24 * KB},
+    "picow": {"data after boot": 12 * KB, "live after the workload": 24 * KB,
+              "StopTransaction: json.dumps allocations": 8 * KB, "profile: all allocations (largest)": 64 * KB},
+    "sim": {"data after boot": 12 * KB, "live after the workload": 80 * KB,
+            "StopTransaction: json.dumps allocations": 8 * KB},
+}
+IMPORT_MAX = 200 * KB  # the core + board from .mpy in /lib (frozen: in flash instead)
+
+
+def test_streamed_send_local_list_within_budget():
+    streamed = memsteps.send_local_list(100, streamed=True)
+    tree = memsteps.send_local_list(100, streamed=False)
+    print("streamed", streamed, "tree", tree)
+    assert streamed["live max"] <= LIST_LIVE_MAX
+    assert streamed["step peak max (upper bound)"] <= LIST_SAVE_MAX
+    assert streamed["live max"] < tree["live max"] - 8 * KB  # the object tree is gone
+
+
+def test_streamed_list_entry_steps_stay_small():
+    # Without the final save step: each entry's step (read, check, pack).
+    r = memsteps.run_steps(memsteps.LIST_SETUP.replace("range(%d)", "range(100)"),
+                           memsteps.STREAM_STEPS + [memsteps.STREAM_ENTRY] * 100)
+    assert r["step peak max (upper bound)"] <= LIST_STEP_MAX
+
+
+@pytest.mark.parametrize("board", memboard.BOARDS)
+def test_board_budget(board):
+    got = memboard.workload(board)
+    print(board, got)
+    for key, limit in BUDGETS[board].items():
+        assert got[key] <= limit, (board, key, got[key], limit)
+
+
+def test_import_heap_from_lib():
+    assert memboard.import_heap("esp32") <= IMPORT_MAX
