@@ -91,9 +91,10 @@ def request(csms: Any, srv: HttpServer, pki: Pki, query: str = "", install_in: i
 
 
 def consistent(data: str, version: str) -> None:
-    """The version the station booted is the one its slots say runs, and that slot verifies."""
-    s = Slots(data, "sim")
-    assert s.state["trial"] is None or s.state["boots"] == 0
+    """The version the station booted is the one its slots say runs, and that slot verifies
+    (once the accepted boot has confirmed a trial: that follows the CSMS's answer)."""
+    s = wait_for(lambda: (lambda s: s if s.state["trial"] is None or s.state["boots"] == 0 else None)(
+        Slots(data, "sim")), 5, "trial confirmed")
     active = s.state["active"]
     assert version == (s.info(active)["version"] if active else OLD)
     if active:

@@ -221,7 +221,8 @@ class Runtime:
                 while st.jobs:
                     tasks.append(asyncio.create_task(one(st.jobs.pop(0))))
                 tasks = [t for t in tasks if not t.done()]
-                await asyncio.sleep(0.1)
+                # A job waits at most this long to start (a fleet of cores runs one loop each).
+                await asyncio.sleep(0.1 if tasks else 0.5)
         finally:
             for t in tasks:
                 t.cancel()
