@@ -81,9 +81,9 @@ def wait_boots(csms: Any, n: int, timeout: float = 10) -> list[str]:
 
 
 def request(csms: Any, srv: HttpServer, pki: Pki, query: str = "", install_in: int | None = None,
-            data: bytes | None = None, retries: int = 1) -> Any:
+            data: bytes | None = None, retries: int = 1, retrieve_in: int = 0) -> Any:
     now = int(time.time())
-    fw = {"location": srv.url("/files/fw.img" + query), "retrieve_date_time": timestamp.format_utc(now),
+    fw = {"location": srv.url("/files/fw.img" + query), "retrieve_date_time": timestamp.format_utc(now + retrieve_in),
           "signing_certificate": pki.signer_pem, "signature": pki.sign(data or srv.files["fw.img"])}
     if install_in is not None:
         fw["install_date_time"] = timestamp.format_utc(now + install_in)
@@ -124,10 +124,11 @@ def test_bad_signature_offline_event_arrives_after_reconnect(tmp_path, srv, pki,
     port = c1.port
     try:
         wait_boots(c1, 1)
-        request(c1, srv, pki, "?piece=500&delay=0.1", data=b"not the image")
-        wait_status(c1, "Downloading")
-        c1.stop()  # the CSMS goes away while the download runs
-        time.sleep(1.5)  # the download ends offline: InvalidSignature
+        request(c1, srv, pki, data=b"not the image", retrieve_in=2)
+        wait_status(c1, "DownloadScheduled")
+        c1.stop()  # the CSMS goes away before the download is due
+        wait_for(lambda: srv.requests, 10, "the download")
+        time.sleep(0.5)  # it ends offline: InvalidSignature, InvalidFirmwareSignature
         c2 = _LoopThread()
         cs2 = csms_mod.Csms()
         c2.run(cs2.start(port=port))
