@@ -116,7 +116,7 @@ def events(s: StationThread) -> list[str]:
     return s.do(lambda: list(seclog.lines(s.station)))
 
 
-def accepted(s: StationThread, what: str = "boot accepted", timeout: float = 5) -> None:
+def accepted(s: StationThread, what: str = "boot accepted", timeout: float = 10) -> None:
     wait_for(lambda: s.do(lambda: s.station.registration == "Accepted" and s.station.online), timeout, what)
 
 
@@ -157,7 +157,7 @@ def test_refused_handshakes_are_security_events(pki: Pki, tmp_path: Path, server
     seed(str(tmp_path), "BAD", pki.pem(pki.ca))
     s = StationThread(c.url, "BAD", str(tmp_path), seeds={"SecurityProfile": "2"}, password=PW)
     try:
-        wait_for(lambda: sum("connect failed" in t for _, t in s.logs) >= 3, 5, "retries")
+        wait_for(lambda: sum("connect failed" in t for _, t in s.logs) >= 3, 10, "retries")
         assert c.calls("BootNotification") == [] and s.do(lambda: s.runtime is not None)
         lines = events(s)
         # One record for the streak of identical failures, with the reason.
@@ -166,7 +166,7 @@ def test_refused_handshakes_are_security_events(pki: Pki, tmp_path: Path, server
         assert why in lines[0]
         # Notified once a trusted connection exists (the CSMS fixed its certificate).
         ctx.load_cert_chain(pki.d / "good.pem", pki.d / "srv.key")
-        got = c.wait_call("SecurityEventNotification", timeout=10)
+        got = c.wait_call("SecurityEventNotification", timeout=15)
         assert got[0]["type"] == "InvalidCentralSystemCertificate" and why in got[0]["techInfo"]
     finally:
         s.stop()
@@ -198,7 +198,7 @@ def test_tls_version_refused(pki: Pki, tmp_path: Path) -> None:
     seed(str(tmp_path), "OLD", pki.pem(pki.ca))
     s = StationThread(url, "OLD", str(tmp_path), seeds={"SecurityProfile": "2"}, password=PW)
     try:
-        wait_for(lambda: sum("connect failed" in t for _, t in s.logs) >= 2, 5, "retries")
+        wait_for(lambda: sum("connect failed" in t for _, t in s.logs) >= 2, 10, "retries")
         lines = events(s)
         assert len(lines) == 1 and " InvalidTLSVersion " in lines[0], lines
     finally:
@@ -216,7 +216,7 @@ def test_profile_raise_reconnects_and_falls_back(pki: Pki, tmp_path: Path) -> No
         accepted(s)
         first = c.csms.stations["UP"]
         assert c.call("UP", call.ChangeConfiguration(key="SecurityProfile", value="2")).status == "Accepted"
-        wait_for(lambda: c.csms.stations.get("UP") not in (None, first), 5, "reconnect with profile 2")
+        wait_for(lambda: c.csms.stations.get("UP") not in (None, first), 10, "reconnect with profile 2")
         accepted(s)
         assert profile_of(c, "UP") == "2" and s.do(lambda: s.station.link.trial) is None
         second = c.csms.stations["UP"]
@@ -260,7 +260,7 @@ def test_sign_certificate_cycle_and_a_foreign_chain(pki: Pki, tmp_path: Path) ->
         new, new_serial = signed(pki.ca_key, "Test CSMS Root")
         assert c.call("SC", call.CertificateSigned(certificate_chain=new)).status == "Accepted"
         # The next connection presents the new certificate (no reboot).
-        wait_for(lambda: c.csms.stations.get("SC") not in (None, first), 5, "reconnect")
+        wait_for(lambda: c.csms.stations.get("SC") not in (None, first), 10, "reconnect")
         accepted(s)
         assert int(c.csms.peers["SC"][-1]["serialNumber"], 16) == new_serial
         assert s.reboots == [] and s.do(lambda: s.station.link.trial) is None
@@ -313,13 +313,13 @@ def test_csms_root_rotation_reconnects_with_the_new_trust(pki: Pki, tmp_path: Pa
                                                   certificate=Pki.pem(cross)))
         assert r.status == "Accepted"
         # The trust set changed: the station reconnects (no reboot) ...
-        wait_for(lambda: c.csms.stations.get("ROT") not in (None, first), 5, "reconnect")
+        wait_for(lambda: c.csms.stations.get("ROT") not in (None, first), 10, "reconnect")
         # ... and trusts a CSMS certificate from the new root.
         ctx.load_cert_chain(pki.d / "rotated.pem", pki.d / "srv.key")
         second = c.csms.stations["ROT"]
         c.csms.passwords["ROT"] = PW + "-rotated"  # a key change makes the station reconnect
         c.call("ROT", call.ChangeConfiguration(key="AuthorizationKey", value=PW + "-rotated"))
-        wait_for(lambda: c.csms.stations.get("ROT") not in (None, second), 5, "reconnect to the rotated CSMS")
+        wait_for(lambda: c.csms.stations.get("ROT") not in (None, second), 10, "reconnect to the rotated CSMS")
         accepted(s)
         assert s.reboots == []
     finally:

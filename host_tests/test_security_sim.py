@@ -60,7 +60,7 @@ def test_profile_3_session_from_flags(pki: Pki, tmp_path: Path) -> None:
     sim = SimProcess(c.url, "SIMTLS", str(tmp_path), "--ca", str(pki.d / "ca.pem"), "--cert",
                      str(pki.d / "client.pem"), "--key", str(pki.d / "client.key"), "--set", "SecurityProfile=3")
     try:
-        c.wait_call("BootNotification", timeout=10)
+        c.wait_call("BootNotification", timeout=20)
         assert c.csms.peers["SIMTLS"][-1] is not None  # our client certificate
     finally:
         sim.quit()
@@ -68,7 +68,7 @@ def test_profile_3_session_from_flags(pki: Pki, tmp_path: Path) -> None:
     # one the CSMS is refused, as the security log says.
     sim = SimProcess(c.url, "SIMTLS", str(tmp_path), "--ca", str(pki.d / "other.pem"))
     try:
-        ev = sim.wait_event(lambda e: e.get("event") == "connect_failed", timeout=10)
+        ev = sim.wait_event(lambda e: e.get("event") == "connect_failed", timeout=20)
         assert "CERTIFICATE_VERIFY_FAILED" in ev["error"]
     finally:
         sim.quit()
@@ -80,8 +80,8 @@ def test_profile_2_with_password(pki: Pki, tmp_path: Path) -> None:
     sim = SimProcess(c.url, "SIM2", str(tmp_path), "--ca", str(pki.d / "ca.pem"), "--password", PW,
                      "--set", "SecurityProfile=2")
     try:
-        c.wait_call("BootNotification", timeout=10)
-        wait_for(lambda: c.connected("SIM2"), 5, "connected")
+        c.wait_call("BootNotification", timeout=20)
+        wait_for(lambda: c.connected("SIM2"), 10, "connected")
     finally:
         sim.quit()
         c.stop()
