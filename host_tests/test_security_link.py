@@ -120,3 +120,13 @@ def test_a_new_client_certificate_that_fails_falls_back(tmp_path: Any) -> None:
     assert (link.cert, link.key, link.profile) == ("OLD CERT", "OLD KEY", 3)
     assert any("fell back to the previous client certificate" in t for t in seclog.lines(r.st))
     assert not [t for t in seclog.lines(r.st) if "KEY" in t]
+
+
+def test_authorization_key_change_is_a_security_event_without_the_key(tmp_path: Any) -> None:
+    r = ready(tmp_path)
+    assert r.st.config.change("AuthorizationKey", "fedcba9876543210-new") == "Accepted"
+    r.st.tick(r.clock.ms())
+    r.cs.pump()
+    sent = r.sent("SecurityEventNotification")
+    assert sent[-1]["type"] == "ReconfigurationOfSecurityParameters" and "AuthorizationKey" in sent[-1]["techInfo"]
+    assert "fedcba" not in repr(sent) + repr(list(seclog.lines(r.st))) + repr(r.logs)

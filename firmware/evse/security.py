@@ -185,7 +185,7 @@ def _set_key(st, value):
         changed_by_csms(st, {"password": value})
     except OSError:
         return "Rejected"
-    st.log("security", "AuthorizationKey changed by the CSMS")
+    st.security_event("ReconfigurationOfSecurityParameters", "AuthorizationKey changed by the CSMS")
     return "Accepted"  # a status: Config keeps no copy of the key
 
 
