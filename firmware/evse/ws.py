@@ -117,11 +117,10 @@ def _mask_into(out, off, data, key):
         i += 1
 
 
-def _frame(op, payload):
-    """One FIN frame, masked as every client frame must be (5.1)."""
-    n = len(payload)
+def _head(out, op, n):
+    """Write a FIN frame header with a fresh mask key into `out`; returns
+    (header length incl. the key, key)."""
     hl = 2 if n < 126 else 4 if n < 65536 else 10
-    out = bytearray(hl + 4 + n)
     out[0] = 0x80 | op
     if hl == 2:
         out[1] = 0x80 | n
@@ -133,8 +132,33 @@ def _frame(op, payload):
         out[2:10] = n.to_bytes(8, "big")
     key = random_bytes(4)
     out[hl:hl + 4] = key
-    _mask_into(out, hl + 4, payload, key)
+    return hl + 4, key
+
+
+def _frame(op, payload):
+    """One FIN frame, masked as every client frame must be (5.1)."""
+    n = len(payload)
+    out = bytearray((2 if n < 126 else 4 if n < 65536 else 10) + 4 + n)
+    hl, key = _head(out, op, n)
+    _mask_into(out, hl, payload, key)
     return out
+
+
+def masked_pieces(head, payload, buf):
+    """A big frame in pieces through one preallocated buffer: yields the
+    header, then the masked payload len(buf) bytes at a time (len(buf) a
+    multiple of 4 keeps the key in phase). Each piece is a memoryview
+    into `buf`, valid until the next one. `head` is a WsClient.text_head()."""
+    mv = memoryview(buf)
+    hl, key = head
+    yield mv[:hl]
+    step = len(buf)
+    n = len(payload)
+    data = memoryview(payload)
+    for off in range(0, n, step):
+        k = min(step, n - off)
+        _mask_into(buf, 0, data[off:off + k], key)
+        yield mv[:k]
 
 
 class WsClient:
@@ -425,6 +449,13 @@ class WsClient:
 
     def send_text(self, text: str) -> bytes:
         return self._send(_OP_TEXT, text.encode())
+
+    def text_head(self, buf, n):
+        """Header of a text frame of n bytes, written into buf (at least 14
+        bytes): (its length, the mask key), for masked_pieces()."""
+        if self.state != OPEN:
+            raise RuntimeError(f"ws: cannot send in state {self.state}")
+        return _head(buf, _OP_TEXT, n)
 
     def send_binary(self, data: bytes) -> bytes:
         return self._send(_OP_BIN, data)

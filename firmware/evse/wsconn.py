@@ -11,10 +11,11 @@ import gc
 
 from evse.compat import const
 from evse.transport import open_connection
-from evse.ws import CLOSED, CONNECTING, OPEN, WsClient
+from evse.ws import CLOSED, CONNECTING, OPEN, WsClient, masked_pieces
 
 _READ = const(1024)  # bytes per socket read
 _INBOX = const(4)  # text messages held before the reader stops reading
+_PIECE = const(512)  # bytes per write of a big outgoing frame (a multiple of 4)
 
 
 class WsError(OSError):
@@ -105,6 +106,7 @@ class WsConnection:
         self._reader = None  # type: asyncio.Task | None
         self._pinger = None  # type: asyncio.Task | None
         self.error = None  # an unexpected exception that ended the link (MemoryError...)
+        self._wbuf = None  # type: bytearray | None
         # MicroPython's Stream.readinto fills one buffer for the whole link;
         # read(n) would allocate n bytes per call.
         self._into = getattr(reader, "readinto", None)
@@ -130,7 +132,19 @@ class WsConnection:
         """Send one text message; raises WsError if the connection is not open."""
         if self.closed or self._ws.state != OPEN:
             raise WsError("websocket not open")
-        await self._write(self._ws.send_text(text))
+        if len(text) <= _PIECE:
+            return await self._write(self._ws.send_text(text))
+        # A big frame goes out in pieces through one buffer per link: no
+        # masked copy of the whole frame (encode() shares the str's bytes
+        # on MicroPython).
+        data = text.encode()
+        if self._wbuf is None:
+            self._wbuf = bytearray(_PIECE)
+        buf = self._wbuf
+        async with self._wlock:
+            for piece in masked_pieces(self._ws.text_head(buf, len(data)), data, buf):
+                self._w.write(bytes(piece))  # a transport may keep what it is given
+                await self._w.drain()
 
     async def close(self, code: int = 1000, timeout_s=5) -> None:
         """Close handshake (RFC 6455 7.1.2): send our close, wait up to

@@ -1,0 +1,64 @@
+"""Big outgoing frames go out in pieces through one buffer (issue 13): the
+bytes on the wire are exactly the one-piece frame's, on CPython and in the
+MicroPython VM, and a real WebSocket peer reads them back."""
+import asyncio
+
+import pytest
+from websockets.asyncio.server import serve
+
+from evse import ws, wsconn
+from evse.ws import OPEN, WsClient, masked_pieces
+
+import mpvm
+
+TEXT = "[2,\"id\",\"DataTransfer\",{\"data\":\"" + "\u00e9x" * 3000 + "\"}]"
+
+
+@pytest.mark.parametrize("n", [0, 1, 125, 126, 511, 512, 513, 4096, 70000])
+def test_pieces_equal_the_whole_frame(monkeypatch, n):
+    monkeypatch.setattr(ws, "random_bytes", lambda k: (b"\x01\x82\x43\xf4" * 4)[:k])
+    payload = bytes(range(256)) * (n // 256) + bytes(n % 256)
+    c = WsClient("h", "/")
+    c.state = OPEN
+    buf = bytearray(512)
+    got = b"".join(bytes(p) for p in masked_pieces(c.text_head(buf, n), payload, buf))
+    assert got == ws._frame(1, payload)
+
+
+def test_pieces_in_the_vm():
+    out = mpvm.run("""
+from evse import ws
+c = ws.WsClient('h', '/')
+c.state = ws.OPEN
+data = ('\\u00e9x' * 700).encode()
+buf = bytearray(512)
+head = c.text_head(buf, len(data))
+key = bytes(buf[head[0] - 4:head[0]])
+got = b''.join(bytes(p) for p in ws.masked_pieces(head, data, buf))
+body = got[head[0]:]
+print(bytes(body[i] ^ key[i & 3] for i in range(len(body))) == data, got[0] == 0x81)
+""")
+    assert out.split() == ["True", "True"]
+
+
+def test_a_big_text_reaches_a_real_peer_intact():
+    async def main():
+        got = []
+
+        async def handler(conn):
+            async for m in conn:
+                got.append(m)
+                await conn.send("ok")
+
+        async with serve(handler, "127.0.0.1", 0, subprotocols=["ocpp1.6"]) as server:
+            port = server.sockets[0].getsockname()[1]
+            c = await wsconn.connect("127.0.0.1", port, "/ocpp/CP1")
+            await c.send(TEXT)
+            await c.send("small")
+            assert await asyncio.wait_for(c.recv(), 5) == "ok"
+            assert await asyncio.wait_for(c.recv(), 5) == "ok"
+            assert c._wbuf is not None and len(c._wbuf) == 512
+            await c.close()
+        return got
+
+    assert asyncio.run(asyncio.wait_for(main(), 10)) == [TEXT, "small"]
