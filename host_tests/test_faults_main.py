@@ -168,3 +168,106 @@ def test_safe_mode_core_over_the_wire(tmp_path, monkeypatch):
     finally:
         csms.stop()
         wait_for(lambda: not th.is_alive(), 5, "runner ended")
+
+
+VM_FAULTS = """
+import asyncio, json, gc
+import main
+from evse import runtime, wsconn
+from evse.ws import WsClient, OPEN
+out = {}
+
+class Clock:
+    t = 0
+    def ms(self):
+        return Clock.t
+
+class St:
+    link = None
+    reboot = None
+    clock = Clock()
+    config = None
+    n = 0
+    logs = []
+    def log(self, level, text):
+        St.logs.append(text)
+    def tick(self, now):
+        St.n += 1
+        Clock.t += 10
+        if St.n <= 2:
+            raise MemoryError("tick")
+    def next_ms(self, now):
+        return 1
+    def take_frames(self):
+        return []
+
+class Wdt:
+    feeds = 0
+    def feed(self):
+        Wdt.feeds += 1
+
+class Reader:
+    def __init__(self, chunks):
+        self.chunks = chunks
+    async def readinto(self, buf):
+        await asyncio.sleep(0)
+        if not self.chunks:
+            return 0
+        c = self.chunks.pop(0)
+        if c is None:
+            return None
+        buf[:len(c)] = c
+        return len(c)
+
+class Writer:
+    def write(self, d):
+        pass
+    async def drain(self):
+        pass
+    def close(self):
+        pass
+    async def wait_closed(self):
+        pass
+
+async def go():
+    st = St()
+    rt = runtime.Runtime(st, "ws://x/ocpp", "CP")
+    t = asyncio.create_task(rt._timer_loop())
+    main._FEED_MS = 5
+    cores = [rt, False]
+    w = asyncio.create_task(main.watchdog(Wdt(), cores, Clock()))
+    await asyncio.sleep(0.6)
+    rt._stop = True
+    t.cancel()
+    w.cancel()
+    out["timer"] = [rt.faults, St.n > 5, [l for l in St.logs if "timer" in l][:1], Wdt.feeds > 0]
+    # the reader: readinto (None = a TLS record not complete), then a fault
+    ws = WsClient("h", "/")
+    ws.state = OPEN
+    frame = bytes([0x81, 5]) + b"hello"
+    conn = wsconn.WsConnection(Reader([None, frame[:3], frame[3:]]), Writer(), ws)
+    conn._start([])
+    out["recv"] = await conn.recv()
+    ws2 = WsClient("h", "/")
+    ws2.state = OPEN
+    def boom(data):
+        raise MemoryError("frame")
+    ws2.receive_data = boom
+    conn2 = wsconn.WsConnection(Reader([b"x"]), Writer(), ws2)
+    conn2._start([])
+    out["dead"] = [await conn2.recv(), repr(conn2.error), conn2.closed]
+    print(json.dumps(out))
+
+await asyncio.create_task(go())
+"""
+
+
+def test_fault_paths_under_micropython_asyncio():
+    """The same survival paths in the MicroPython VM's own asyncio."""
+    import mpvm
+    out = mpvm.run(VM_FAULTS, {"/lib/main.py": open(main.__file__).read()}, timeout=30, run_async=True)
+    res = __import__("json").loads(out.strip().splitlines()[-1])
+    faults, ticking, log, fed = res["timer"]
+    assert faults == 2 and ticking and "MemoryError" in log[0] and fed
+    assert res["recv"] == "hello"
+    assert res["dead"] == [None, "MemoryError('frame',)", True]
