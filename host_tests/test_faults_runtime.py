@@ -197,3 +197,24 @@ def test_runtime_fault_counts_and_closes(monkeypatch):
     rt = asyncio.run(go())
     assert rt.faults == 1 and closed == [1]
     assert rt.alive(1000, 2000) and not rt.alive(5000, 2000)
+
+
+def test_journal_memoryerror_at_transaction_start_stays_safe(tmp_path):
+    """Storage: the StartTransaction record cannot be written. No charging
+    without a durable record: the relay stays open, nothing half-started is
+    reported, and the next session after an unplug works."""
+    from rig import Rig
+    r = Rig(str(tmp_path), tags={"AA": "Accepted"}).connect()
+    with Inject(type(r.st.txq), "_append") as f:
+        r.cmd("card", "AA")
+        r.cmd("plug")
+        r.run(2000)
+    assert f.hits == 1 and not r.board.ports[0].relay and "StartTransaction" not in r.actions()
+    assert any("MemoryError" in t for lvl, t in r.logs if lvl == "error")
+    r.cmd("unplug")
+    r.run(1000)
+    assert r.status() == "Available"
+    r.cmd("card", "AA")
+    r.cmd("plug")
+    r.run(2000)
+    assert r.status() == "Charging" and r.board.ports[0].relay and r.actions().count("StartTransaction") == 1
