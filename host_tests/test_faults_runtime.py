@@ -202,7 +202,7 @@ def test_runtime_fault_counts_and_closes(monkeypatch):
 def test_journal_memoryerror_at_transaction_start_stays_safe(tmp_path):
     """Storage: the StartTransaction record cannot be written. No charging
     without a durable record: the relay stays open, nothing half-started is
-    reported, and the next session after an unplug works."""
+    reported, and the next session works."""
     from rig import Rig
     r = Rig(str(tmp_path), tags={"AA": "Accepted"}).connect()
     with Inject(type(r.st.txq), "_append") as f:
@@ -211,6 +211,8 @@ def test_journal_memoryerror_at_transaction_start_stays_safe(tmp_path):
         r.run(2000)
     assert f.hits == 1 and not r.board.ports[0].relay and "StartTransaction" not in r.actions()
     assert any("MemoryError" in t for lvl, t in r.logs if lvl == "error")
+    r.cmd("card", "AA")  # the driver gives up: card again, unplug
+    r.run(3000)
     r.cmd("unplug")
     r.run(1000)
     assert r.status() == "Available"
