@@ -97,10 +97,10 @@ async def main():
         clk.advance(1000)
     d.flush()
     t0 = clk.unix() - 100
-    from evse import diagnostics
-    out = diagnostics._get_log(st, {"logType": "DiagnosticsLog", "requestId": 1,
+    from evse import logupload, timestamp
+    out = logupload.get_log(st, {"logType": "DiagnosticsLog", "requestId": 1,
                                     "log": {"remoteLocation": "http://up/logs",
-                                            "oldestTimestamp": diagnostics.timestamp.format_utc(t0)}})
+                                            "oldestTimestamp": timestamp.format_utc(t0)}})
     st.tick(clk.ms())
     job = st.jobs.pop(0)
     await jobs.run(st, job)
