@@ -198,6 +198,25 @@ def test_renewal_asks_for_a_new_certificate_near_expiry(rig: Rig) -> None:
     n = len(rig.sent("SignCertificate"))
     rig.run(61000)  # the first check comes a minute after the boot was accepted
     assert len(rig.sent("SignCertificate")) == n + 1
+    assert 86300000 < rig.st.timers.left("certs.renew", rig.clock.ms()) <= 86400000  # then daily
+    certificates.renew_check(rig.st, rig.clock.ms())  # the expiry from the store's cache now
+    assert len(rig.sent("SignCertificate")) == n + 2
+
+
+def test_renewal_check_does_not_parse_an_unchanged_certificate(rig: Rig, monkeypatch: Any) -> None:
+    k, root = ca("R2")
+    install(rig, pf.pem(root))
+    csr = sign_request(rig)
+    answer(rig, "CertificateSigned", {"certificateChain": issue(csr, k, "Root R2")})
+    n = len(rig.sent("SignCertificate"))
+    certificates.renew_check(rig.st, rig.clock.ms())  # parses once, caches notAfter
+    from evse.pki import x509 as px
+
+    def boom(*_: Any) -> None:
+        raise AssertionError("parsed again")
+    monkeypatch.setattr(px, "load_all", boom)
+    certificates.renew_check(rig.st, rig.clock.ms())
+    assert len(rig.sent("SignCertificate")) == n  # far from its end
 
 
 def test_provisioned_link_root_joins_the_store(tmp_path: Any) -> None:

@@ -369,12 +369,30 @@ def _check_chain(st, text):
 def renew_check(st, now):
     """Daily: a client certificate near its end asks for a new one."""
     st.timers.start("certs.renew", now, _DAY_MS)
-    from evse.pki import x509
-    if st.link is None:
-        return
-    try:
-        certs = x509.load_all(st.link.cert or "")
-    except ValueError:
-        return
-    if certs and certs[0].not_after - st.clock.unix() < _RENEW_S:
+    end = _client_end(st)
+    if end is not None and end - st.clock.unix() < _RENEW_S:
         request_certificate(st)
+
+
+def _client_end(st):
+    # notAfter of the link's client certificate, cached in the store by the
+    # certificate's CRC: the X.509 parser is imported only when it changed,
+    # not at every boot.
+    from evse.compat import crc32
+    cert = st.link.cert if st.link is not None else None
+    if not cert:
+        return None
+    key = crc32(cert.encode())
+    d = st.certs._load()
+    got = d.get("client_end")
+    if isinstance(got, list) and len(got) == 2 and got[0] == key:
+        return got[1]
+    from evse.pki import x509
+    try:
+        certs = x509.load_all(cert)
+    except ValueError:
+        certs = []
+    end = certs[0].not_after if certs else None
+    d["client_end"] = [key, end]
+    st.certs._save(d)
+    return end
