@@ -287,3 +287,30 @@ def test_https_download_with_the_provisioned_root(tmp_path, pki):
         assert fw_statuses(r)[-1] == "InstallRebooting" and r.st.reboot == "Hard"
     finally:
         srv.close()
+
+
+def test_a_cancelled_download_finishes_before_the_next_one_starts(tmp_path, pki, srv):
+    import asyncio
+
+    from evse import jobs
+    r = make_rig(tmp_path, pki)
+    data = image("2.0.0")
+    srv.files["fw.img"] = data
+    signed_req(r, srv.url("/files/fw.img?piece=500&delay=0.02"), pki, data)
+    r.run(0)
+    old = r.st.jobs.pop(0)  # the runtime has taken it: it runs
+
+    async def both():
+        task = asyncio.ensure_future(jobs.run(r.st, old))
+        await asyncio.sleep(0.05)  # mid-download
+        assert signed_req(r, srv.url("/files/fw.img"), pki, data, req_id=8)[2] == {"status": "AcceptedCanceled"}
+        r.run(0)
+        assert r.st.jobs == []  # waits for the cancelled one
+        await task
+        assert old.ended
+
+    asyncio.run(both())
+    r.run(300)
+    run_jobs(r)
+    r.run(1000)
+    assert r.sent("SignedFirmwareStatusNotification")[-1] == {"status": "InstallRebooting", "requestId": 8}

@@ -87,8 +87,13 @@ def _begin(st, signed, req_id, loc, p, get, at, cert, sig):
 
 def _cancel(st):
     fw = st.fwupdate
-    if fw.job is not None:
-        fw.job.cancelled = True
+    job = fw.job
+    if job is not None:
+        job.cancelled = True
+        if job in st.jobs:
+            st.jobs.remove(job)  # never started
+        else:
+            fw.stale = job  # the next download waits until its work is over
         fw.job = None
     fw.req = None
     st.timers.cancel("fw")
@@ -145,6 +150,10 @@ def step(st, now):
 
 def _start_download(st, r):
     fw = st.fwupdate
+    if fw.stale is not None and not fw.stale.ended:
+        st.timers.start("fw", st.now, 200)  # its abort would clear the slot under us
+        return
+    fw.stale = None
     r["ph"] = "dl"
     r["tries"] += 1
     fw.save()  # before the slot is touched: a power cut from here is a failed try
@@ -166,6 +175,8 @@ def download_job(st, r):
 
     async def work():
         from evse import http
+        if job.cancelled:
+            raise Cancelled()
         inst = slots.begin_install(verify)
 
         def sink(mv):

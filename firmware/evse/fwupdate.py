@@ -49,6 +49,7 @@ class FwState:
         self.status = "Idle"
         self.signed = isinstance(r, dict) and r.get("s") is True  # the kind of the last request (triggers)
         self.job = None
+        self.stale = None  # a cancelled download job whose work may still run
         self.reboot_since = None  # tick we asked for the reboot at (this core)
 
     @property

@@ -9,7 +9,9 @@ frame. The feature's `done(st, result, error)` then moves its state on;
 the core stays deterministic and unit tests run jobs by hand (or never).
 
 A job is cancelled by setting `job.cancelled`: its work checks the flag
-between chunks and stops, and `finish` does not call `done` for it.
+between chunks and stops, and `finish` does not call `done` for it;
+`job.ended` tells when its work is over (a feature that reuses what the job
+wrote, e.g. a slot, waits for that).
 """
 
 
@@ -21,6 +23,7 @@ class Job:
         self.work = work
         self.done = done
         self.cancelled = False
+        self.ended = False  # its work has returned or raised (or was never started)
 
 
 class Cancelled(Exception):
@@ -44,4 +47,6 @@ async def run(st, job):
         res, err = await job.work(), None
     except Exception as e:  # noqa: BLE001 - any failure is the job's result
         res, err = None, e
+    finally:
+        job.ended = True  # also when the task is cancelled
     finish(st, job, res, err)
