@@ -150,3 +150,26 @@ def test_get_diagnostics_ftp_is_not_supported(tmp_path):
     r = make_rig(tmp_path)
     ans = r.call("GetDiagnostics", {"location": "ftp://x/y"})
     assert ans[0] == 4 and ans[2] == "NotSupported"
+
+
+def test_lines_logged_during_an_upload_keep_its_length_true(tmp_path, srv, monkeypatch):
+    from evse import logupload
+    r = make_rig(tmp_path)
+    marks(r)
+    real, calls = logupload.source_lines, []
+
+    def source_lines(st, req):
+        calls.append(1)
+        if len(calls) == 2:  # after the length pass, before the body
+            st.log("info", "logged while uploading")
+        return real(st, req)
+
+    monkeypatch.setattr(logupload, "source_lines", source_lines)
+    r.call("GetDiagnostics", {"location": srv.url("/upload")})
+    r.run(0)
+    run_jobs(r)
+    _, text, h = body(srv)
+    assert int(h["content-length"]) == len(text.encode()) and "mark 4" in text
+    assert "logged while uploading" not in text
+    assert [p["status"] for p in r.sent("DiagnosticsStatusNotification")][-1] == "Uploaded"
+    assert "logged while uploading" in "".join(r.st.diag.log.lines(None, None))  # kept for the next one

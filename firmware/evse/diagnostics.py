@@ -95,6 +95,8 @@ class DiagLog:
                     out = _pick(raw, t0, t1, level)
                     if out is not None:
                         yield out
+        # While an upload runs new lines only append to buf: the body pass
+        # yields what the length pass counted first (http sends `length` bytes).
         for raw in self.buf:
             out = _pick(raw, t0, t1, level)
             if out is not None:
