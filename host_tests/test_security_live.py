@@ -145,6 +145,7 @@ def test_profiles_connect(pki: Pki, tmp_path: Path, profile: int) -> None:
             assert not [e for e in c.csms.log if "Authorization" in str(e)]
         else:
             assert peer is None
+        assert not [t for lvl, t in s.logs if lvl == "error"], s.logs
     finally:
         s.stop()
         c.stop()
@@ -264,6 +265,7 @@ def test_sign_certificate_cycle_and_a_foreign_chain(pki: Pki, tmp_path: Path) ->
         accepted(s)
         assert int(c.csms.peers["SC"][-1]["serialNumber"], 16) == new_serial
         assert s.reboots == [] and s.do(lambda: s.station.link.trial) is None
+        assert not [t for lvl, t in s.logs if lvl == "error"], s.logs
     finally:
         s.stop()
         c.stop()
