@@ -64,8 +64,10 @@ def test_frame_memoryerror_while_charging_stop_card_still_ends(csms, station):
 
 def test_timer_round_fault_is_survived(csms, station):
     st = station.station
+    link = station.runtime.conn
     with Inject(st, "tick", times=3) as f:
         wait_for(lambda: f.hits == 3, 5, "three faults")
+    assert station.runtime.conn is link  # a failing tick does not make the link flap
     n = len(csms.calls("Heartbeat"))
     csms.wait_call("Heartbeat", n + 2, timeout=5)
     assert station.runtime.faults >= 3

@@ -232,7 +232,9 @@ class Runtime:
             try:
                 ms = await self._timer_round()
             except Exception as e:  # noqa: BLE001 - the timer must outlive any fault
-                self.fault("timer", e)
+                # Not the link's fault (flush guards its own writes): keep it,
+                # a tick that keeps failing must not make the link flap.
+                self.fault("timer", e, close=False)
                 ms = _FAULT_MS
             await self._sleep_ms(ms)
 
