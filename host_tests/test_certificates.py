@@ -121,6 +121,13 @@ def test_factory_provisioning_replaces_its_own_root_only(rig: Rig) -> None:
     assert rig.st.link.ca == c and "ca" not in rig.st.link.by_csms
     with pytest.raises(ValueError):
         certificates.provision(rig.st, certificates.CS_ROOT, "garbage")
+    # The CSMS's own manufacturer root is counted apart from the factory's ...
+    d = pf.pem(ca("I")[1])
+    assert install(rig, d, certificates.MF_ROOT) == "Accepted"
+    assert rig.st.certs.roots(certificates.MF_ROOT) == [b, d]
+    # ... and the factory tool installs even when the CSMS filled its share.
+    certificates.provision(rig.st, certificates.MF_ROOT, a)
+    assert rig.st.certs.roots(certificates.MF_ROOT) == [d, a]
 
 
 def sign_request(r: Rig) -> x509.CertificateSigningRequest:

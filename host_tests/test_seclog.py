@@ -72,14 +72,17 @@ def test_a_failed_notification_is_retried(tmp_path: Any) -> None:
     assert r.st.link.events.queue.count == 0
 
 
-def test_repeats_of_a_waiting_type_are_logged_not_queued(tmp_path: Any) -> None:
+def test_repeats_of_a_waiting_event_are_logged_not_queued(tmp_path: Any) -> None:
     r = Rig(str(tmp_path))
-    for i in range(50):
-        r.st.security_event("InvalidCentralSystemCertificate", "try %d" % i)
+    for _ in range(50):
+        r.st.security_event("InvalidCentralSystemCertificate", "expired")
     r.st.security_event("InvalidMessages", "peer noise")  # log only
-    assert len(list(seclog.lines(r.st))) == 51
+    # Same type, other techInfo: another event (e.g. two reconfigurations).
+    r.st.security_event("InvalidCentralSystemCertificate", "wrong host")
+    assert len(list(seclog.lines(r.st))) == 52
     r.connect()
-    assert [p["type"] for p in r.sent("SecurityEventNotification")] == ["InvalidCentralSystemCertificate"]
+    sent = [(p["type"], p["techInfo"]) for p in r.sent("SecurityEventNotification")]
+    assert sent == [("InvalidCentralSystemCertificate", "expired"), ("InvalidCentralSystemCertificate", "wrong host")]
 
 
 def test_a_full_queue_drops_the_oldest(tmp_path: Any) -> None:
@@ -88,4 +91,4 @@ def test_a_full_queue_drops_the_oldest(tmp_path: Any) -> None:
         log.notify({"type": "T%d" % i, "timestamp": "2026-01-01T00:00:00Z", "techInfo": "x" * 40})
     kinds = [p["type"] for p in (log.head(0)[1],)]
     assert log.queue.live_bytes <= 600 and kinds != ["T0"]
-    assert log.waiting[-1] == "T19" and len(log.waiting) == log.queue.count
+    assert log.waiting[-1] == "T19|" + "x" * 40 and len(log.waiting) == log.queue.count

@@ -15,9 +15,10 @@
 # joined), which the runtime gives the TLS context; a change bumps the link
 # version, so the next connection trusts the new set.
 #
-# CertificateStoreMaxLength (ORS-18: 1) bounds the certificates of each type:
-# one CSMS root and one manufacturer root (a total of 1 would make profile 2
-# and signed firmware exclusive). With one CSMS root, the root in use cannot
+# CertificateStoreMaxLength (ORS-18: 1) bounds the certificates the CSMS
+# installs, per type: one CSMS root and one manufacturer root (a total of 1
+# would make profile 2 and signed firmware exclusive). Factory roots do not
+# count: the factory tool (sim.py --ca, main.py) always installs. With one CSMS root, the root in use cannot
 # be deleted, so it is rotated the whitepaper's way: AdditionalRootCertificateCheck
 # (true here) lets a new root signed by the installed one replace it.
 #
@@ -91,7 +92,8 @@ class Store:
         old = d["roots"]
         roots = [r for r in old if not (replace and r[0] == kind and r[2] == origin and r[1] != pem)]
         if not any(r[0] == kind and r[1] == pem for r in roots):
-            if sum(1 for r in roots if r[0] == kind and r[2] != "fallback") >= _max(self.st):
+            full = sum(1 for r in roots if r[0] == kind and r[2] == "csms") >= _max(self.st)
+            if full and origin != "factory":  # the factory tool is not the CSMS: always installs
                 return "Rejected"  # whitepaper: more certificates than allowed
             roots.append([kind, pem, origin])
         if roots != old:  # the same factory root at every boot: no flash write
@@ -156,15 +158,15 @@ def sync_ca(st, by_csms):
 def provision(st, kind, pem, replace=True):
     """Factory provisioning of a root certificate (simulator --ca, the
     device's /config.json): with `replace` it takes the place of the one
-    provisioned before; what the CSMS installed stays. ValueError when `pem`
-    holds no parsable certificate or the store is full."""
+    provisioned before; what the CSMS installed stays (and does not count
+    against CertificateStoreMaxLength here). ValueError when `pem` holds no
+    parsable certificate."""
     from evse.pki import x509
     if kind not in TYPES:
         raise ValueError("unknown certificate type " + str(kind))
     if not x509.load_all(pem):
         raise ValueError("no certificate in the PEM text")
-    if st.certs.add(kind, pem, "factory", replace) != "Accepted":
-        raise ValueError("certificate store full (CertificateStoreMaxLength)")
+    st.certs.add(kind, pem, "factory", replace)
 
 
 def install(st):

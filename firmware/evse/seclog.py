@@ -8,9 +8,11 @@
 #  "secq"    SecurityEventNotification payloads (JSON) not yet answered by the
 #            CSMS: the station's _pump sends the head once the boot is
 #            accepted and deletes it when answered, so an event survives an
-#            offline period and a power cut. An event type already waiting is
-#            not queued again (a handshake failing every backoff round would
-#            otherwise push out everything else); the log keeps every one.
+#            offline period and a power cut. An event equal to one already
+#            waiting (type and techInfo) is not queued again; when full, the
+#            oldest goes. (Connect failures are recorded once per streak by
+#            security.py, so a CSMS that fails every backoff round does not
+#            flood it.) The log keeps every event.
 # Events the whitepaper marks critical, and the connection-security ones the
 # CSMS needs to see, are queued; InvalidMessages and AttemptedReplayAttacks
 # (peer-triggered, possibly in floods) are only logged.
@@ -35,11 +37,9 @@ class SecLog:
     def __init__(self, storage, log_bytes=_LOG_BYTES, queue_bytes=_QUEUE_BYTES):
         self.ring = storage.journal("seclog", max_bytes=log_bytes, segment_bytes=_SEGMENT)
         self.queue = storage.journal("secq", max_bytes=queue_bytes, segment_bytes=_SEGMENT)
-        self.waiting = []  # types in the queue (small: one entry per type)
+        self.waiting = []  # _key of each queued event (bounded by the queue)
         for _, _, data in self.queue.live():
-            t = _type_of(data)
-            if t not in self.waiting:
-                self.waiting.append(t)
+            self.waiting.append(_key_of(data))
         self.retry_at = None  # tick before which the head is not sent again
 
     def record(self, unix, kind, info):
@@ -48,15 +48,15 @@ class SecLog:
         _push(self.ring, line)
 
     def notify(self, payload):
-        """Queue a SecurityEventNotification unless its type already waits."""
-        t = payload["type"]
-        if t in LOG_ONLY or t in self.waiting:
+        """Queue a SecurityEventNotification unless an equal one waits."""
+        k = _key(payload)
+        if payload["type"] in LOG_ONLY or k in self.waiting:
             return
         data = json.dumps(payload).encode()
         dropped = _push(self.queue, data)
         for d in dropped:
-            self._gone(_type_of(d))
-        self.waiting.append(t)
+            self._gone(_key_of(d))
+        self.waiting.append(k)
 
     def head(self, now):
         """(seq, payload) to send now, or None (empty or waiting to retry)."""
@@ -96,17 +96,21 @@ class SecLog:
             self.queue.delete(seq)
         except (KeyError, OSError):
             pass
-        self._gone(_type_of(data))
+        self._gone(_key_of(data))
 
-    def _gone(self, t):
-        if t in self.waiting:
-            self.waiting.remove(t)
+    def _gone(self, k):
+        if k in self.waiting:
+            self.waiting.remove(k)
 
 
-def _type_of(data):
+def _key(payload):
+    return payload["type"] + "|" + payload.get("techInfo", "")
+
+
+def _key_of(data):
     try:
-        return json.loads(data)["type"]
-    except (ValueError, KeyError, TypeError):
+        return _key(json.loads(data))
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
