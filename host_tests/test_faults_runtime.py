@@ -51,10 +51,10 @@ def test_frame_memoryerror_while_charging_stop_card_still_ends(csms, station):
     """The issue's failure: MemoryError in ws._frame killed the timer task
     with the link up; the stop card was ignored and the relay left on."""
     charging(station, csms)
-    with Inject(ws, "_frame") as f:
-        station.command("card", "AA")  # the StopTransaction frame fails to build
+    with Inject(ws, "_frame") as f:  # the next frame (a heartbeat) fails to build
         wait_for(lambda: f.hits == 1, 5, "fault hit")
-        wait_for(lambda: not station.board.ports[0].relay, 5, "relay open")
+    station.command("card", "AA")  # the stop card, after the fault
+    wait_for(lambda: not station.board.ports[0].relay, 5, "relay open")
     stop = csms.wait_call("StopTransaction", timeout=10)[0]  # re-sent after the reconnect
     assert stop["reason"] == "Local"
     assert any("send: MemoryError" in e for e in errors(station))
