@@ -269,9 +269,10 @@ _TLS = (
     ("UNKNOWN_CA", "FailedToAuthenticateAtCentralSystem"),
     ("CERTIFICATE_EXPIRED", "FailedToAuthenticateAtCentralSystem"),
 )
+# MicroPython raises OSError(code, name) with mbedTLS's negative code. (A
+# received fatal alert, -0x7780, says nothing of its cause: not classified.)
 _MBEDTLS = ((-0x2700, "InvalidCentralSystemCertificate"),  # X509_CERT_VERIFY_FAILED
-            (-0x6E80, "InvalidTLSVersion"),  # SSL_BAD_PROTOCOL_VERSION (2.x)
-            (-0x7780, "InvalidTLSCipherSuite"))  # SSL_FATAL_ALERT_MESSAGE (no shared cipher)
+            (-0x6E80, "InvalidTLSVersion"))  # SSL_BAD_(HS_)PROTOCOL_VERSION
 
 
 def classify(error):
