@@ -68,9 +68,9 @@ def test_start_callerror_on_every_attempt_keeps_the_stop(tmp_path):
 
 
 def test_incomplete_start_answer_acts_on_its_status(tmp_path):
-    # Rule 12 (needs station._on_answer to hand such an answer to
-    # transaction.start_answer_incomplete, see docs/CONFORMANCE.md): the
-    # readable idTagInfo.status counts at once.
+    # Rule 12 (station._on_answer hands such an answer to
+    # transaction.start_answer_incomplete via st.on_invalid, see
+    # docs/CONFORMANCE.md): the readable idTagInfo.status counts at once.
     r = Rig(str(tmp_path), tags={"AA": "Accepted"}).connect()
     r.cs.fail.add("StartTransaction")  # keep the Start queued
     r.cmd("card", "AA")

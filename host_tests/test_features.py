@@ -31,7 +31,8 @@ def session(r):
 
 
 def test_optional_features_are_optional():
-    assert set(OPTIONAL) >= {"locallist", "reservation", "trigger", "smartcharge", "security"}
+    assert set(OPTIONAL) >= {"locallist", "reservation", "trigger", "smartcharge", "security", "certificates",
+                             "diagnostics", "fwupdate"}
 
 
 @pytest.mark.parametrize("left_out", OPTIONAL)
@@ -46,11 +47,19 @@ def test_station_works_without_each_optional_feature(tmp_path, left_out):
     if getattr(mod, "PROFILE", None):
         assert mod.PROFILE not in profiles
         # Its CSMS calls answer NotSupported from the one dispatch place.
-        action = {"locallist": "GetLocalListVersion", "reservation": "CancelReservation",
-                  "trigger": "TriggerMessage", "smartcharge": "ClearChargingProfile"}[left_out]
-        payload = {"GetLocalListVersion": {}, "CancelReservation": {"reservationId": 1},
-                   "TriggerMessage": {"requestedMessage": "Heartbeat"}, "ClearChargingProfile": {}}[action]
+        action, payload = {
+            "locallist": ("GetLocalListVersion", {}),
+            "reservation": ("CancelReservation", {"reservationId": 1}),
+            "trigger": ("TriggerMessage", {"requestedMessage": "Heartbeat"}),
+            "smartcharge": ("ClearChargingProfile", {}),
+            "fwupdate": ("UpdateFirmware", {"location": "http://x/fw.img", "retrieveDate": "2026-01-01T00:00:00Z"}),
+        }[left_out]
         assert r.call(action, payload)[2] == "NotSupported"
+    # The CALLs of a feature without a profile of its own answer NotSupported too.
+    own = {"certificates": ("GetInstalledCertificateIds", {"certificateType": "CentralSystemRootCertificate"}),
+           "diagnostics": ("GetDiagnostics", {"location": "http://x/up"})}.get(left_out)
+    if own is not None:
+        assert r.call(*own)[2] == "NotSupported"
     assert not [t for lvl, t in r.logs if lvl == "error"], r.logs
 
 
@@ -102,3 +111,41 @@ def test_every_key_has_one_owner():
                             for f in FEATURES if hasattr(__import__("evse." + f, None, None, ["x"]), "_KEYS")]
     names = [line.split(" ")[0] for t in tables for line in t.strip().splitlines()]
     assert len(names) == len(set(names))
+
+
+def test_no_import_circle_between_firmware_modules():
+    # Imports inside functions count too: a circle hidden there is still one.
+    import ast
+    import os
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware", "evse")
+    graph = {}
+    for base, _dirs, names in os.walk(root):
+        for n in names:
+            if not n.endswith(".py"):
+                continue
+            rel = os.path.relpath(os.path.join(base, n), root)[:-3].replace(os.sep, ".")
+            mod = "evse." + rel.replace(".__init__", "") if rel != "__init__" else "evse"
+            with open(os.path.join(base, n)) as f:
+                tree = ast.parse(f.read())
+            deps = set()
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("evse"):
+                    deps.add(node.module)
+                    deps.update(node.module + "." + a.name for a in node.names)
+                elif isinstance(node, ast.Import):
+                    deps.update(a.name for a in node.names if a.name.startswith("evse"))
+            graph[mod] = deps
+    for mod in graph:
+        graph[mod] = {d for d in graph[mod] if d in graph and d != mod and not mod.startswith(d + ".")}
+    state = {}
+
+    def visit(m, path):
+        state[m] = 1
+        for d in graph[m]:
+            assert state.get(d) != 1, "import circle: " + " -> ".join(path + [d])
+            if d not in state:
+                visit(d, path + [d])
+        state[m] = 2
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])

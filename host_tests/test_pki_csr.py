@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from pki_host_backend import Host
 
-from evse.pki import backend, csr, ecdsa, hashes as ph, p256, pem, verify, x509
+from evse.pki import backend, chain, csr, ecdsa, hashes as ph, p256, pem, verify, x509
 
 
 class Rng:
@@ -167,12 +167,12 @@ def test_firmware_check_end_to_end(kind):
         sig = sk.sign(image, ec.ECDSA(hashes.SHA256()))
     else:
         sig = sk.sign(image, padding.PKCS1v15(), hashes.SHA256())
-    assert verify.firmware(F.pem(signer), roots, F.NOW_S, _chunks(image), sig) is None
-    assert verify.firmware(F.der(signer), roots, F.NOW_S, image, sig, backend=Host()) is None
-    assert verify.firmware(F.pem(signer), roots, F.NOW_S, image + b"!", sig) == "bad signature"
-    assert verify.firmware(F.pem(signer), roots, F.NOW_S + 10**8, image, sig) == "expired"
+    assert chain.firmware(F.pem(signer), roots, F.NOW_S, _chunks(image), sig) is None
+    assert chain.firmware(F.der(signer), roots, F.NOW_S, image, sig, backend=Host()) is None
+    assert chain.firmware(F.pem(signer), roots, F.NOW_S, image + b"!", sig) == "bad signature"
+    assert chain.firmware(F.pem(signer), roots, F.NOW_S + 10**8, image, sig) == "expired"
     stranger = F.cert(sk, sk, "Maker FW", "Maker FW", ca=True)
-    assert verify.firmware(F.pem(stranger), roots, F.NOW_S, image, sig) == "untrusted root"
-    assert verify.firmware("no PEM block", roots, F.NOW_S, image, sig) == "empty chain"
+    assert chain.firmware(F.pem(stranger), roots, F.NOW_S, image, sig) == "untrusted root"
+    assert chain.firmware("no PEM block", roots, F.NOW_S, image, sig) == "empty chain"
     with pytest.raises(ValueError):
-        verify.firmware(b"\x30\x03garbage", roots, F.NOW_S, image, sig)
+        chain.firmware(b"\x30\x03garbage", roots, F.NOW_S, image, sig)

@@ -56,8 +56,8 @@ for c, sig in zip(fw, (EC_SIG, RSA_SIG)):
                 verify.verify_signature(c, IMAGE + b'x', unhex(sig))])
 for text, sig in ((EC_PEM, EC_SIG), (RSA_PEM, RSA_SIG)):
     root = x509.load_all(text)[2]
-    out.append([verify.firmware(text, [root], NOW, IMAGE, unhex(sig)),
-                verify.firmware(text, [root], NOW, IMAGE[1:], unhex(sig))])
+    out.append([chain.firmware(text, [root], NOW, IMAGE, unhex(sig)),
+                chain.firmware(text, [root], NOW, IMAGE[1:], unhex(sig))])
 n = [0]
 def rng(k):
     n[0] += 1

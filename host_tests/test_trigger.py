@@ -109,9 +109,15 @@ def test_connector_that_does_not_exist_is_rejected(rig, action, what):
     assert ans[0] == 4 and ans[2] == "PropertyConstraintViolation"  # connectorId >= 0
 
 
-@pytest.mark.parametrize("what", ["SignChargePointCertificate", "LogStatusNotification"])
-def test_security_targets_not_implemented_yet(rig, what):
-    assert trigger(rig, what, action="ExtendedTriggerMessage") == ("NotImplemented", [])
+@pytest.mark.parametrize("what, owner, sent", [("SignChargePointCertificate", "certificates", "SignCertificate"),
+                                               ("LogStatusNotification", "diagnostics", "LogStatusNotification")])
+def test_security_targets_come_with_their_features(rig, tmp_path, what, owner, sent):
+    status, msgs = trigger(rig, what, action="ExtendedTriggerMessage")
+    assert status == "Accepted" and [m[0] for m in msgs] == [sent]
+    # Without the feature that owns the target: NotImplemented.
+    from evse.station import FEATURES
+    r = Rig(str(tmp_path / "without"), features=tuple(f for f in FEATURES if f != owner)).connect()
+    assert trigger(r, what, action="ExtendedTriggerMessage") == ("NotImplemented", [])
 
 
 @pytest.mark.parametrize("action, what", [
@@ -150,6 +156,20 @@ def test_pending_boot_triggered_messages_go_out(tmp_path):
     assert len(r.sent("BootNotification")) == 2  # sent now, not after the retry interval
     r.cmd("plug")  # an unsolicited status stays gated while Pending
     assert r.actions() == ["BootNotification", "Heartbeat", "StatusNotification", "BootNotification"]
+
+
+def test_pending_lets_out_the_triggered_message_not_an_older_one_of_its_action(tmp_path):
+    # An unsolicited MeterValues queued while Pending must not leave in the
+    # place of the triggered one (context Trigger) queued after it.
+    r = Rig(str(tmp_path))
+    r.cs.boot_plan = ["Pending", "Pending", "Pending"]
+    r.connect()
+    r.st.send("MeterValues", {"connectorId": 1, "meterValue": [
+        {"timestamp": "2026-01-01T00:00:00Z", "sampledValue": [{"value": "1", "context": "Sample.Clock"}]}]})
+    status, sent = trigger(r, "MeterValues", cid=1)
+    assert status == "Accepted" and len(sent) == 1
+    assert sent[0][1]["meterValue"][0]["sampledValue"][0]["context"] == "Trigger"
+    assert r.st.queued("MeterValues") is not None  # the unsolicited one waits for the acceptance
 
 
 def test_heartbeat_not_duplicated_when_one_is_queued(rig):

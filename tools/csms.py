@@ -103,6 +103,14 @@ class CsmsChargePoint(ChargePoint):
     def on_fw(self, **kw: Any) -> call_result.FirmwareStatusNotification:
         return call_result.FirmwareStatusNotification()
 
+    @on(Action.signed_firmware_status_notification)
+    def on_signed_fw(self, **kw: Any) -> call_result.SignedFirmwareStatusNotification:
+        return call_result.SignedFirmwareStatusNotification()
+
+    @on(Action.log_status_notification)
+    def on_log_status(self, **kw: Any) -> call_result.LogStatusNotification:
+        return call_result.LogStatusNotification()
+
     @on(Action.security_event_notification)
     def on_sec(self, **kw: Any) -> call_result.SecurityEventNotification:
         return call_result.SecurityEventNotification()

@@ -51,6 +51,7 @@ class Station:
         self.stream_handlers = {}  # action -> fn(station, reader): big CALLs read in place
         self.on_result = {}
         self.on_fail = {}
+        self.on_invalid = {}  # action -> fn(station, payload, ctx): a schema-invalid answer, read as far as it goes
         self.on_timer = {}
         self.outbox = []  # [action, payload, ctx, order] waiting for the link / the rpc slot
         self.frames = []  # encoded frames for the transport
@@ -302,24 +303,21 @@ class Station:
         self.outbox = [i for i in self.outbox
                        if i[0] != action or (match is not None and not match(i[1], i[2]))]
 
-    def _may_send(self, action):
-        if self.registration == "Accepted" or action == "BootNotification":
+    def _may_send(self, item):
+        if self.registration == "Accepted" or item[0] == "BootNotification":
             return True
         # OCPP 1.6 4.2: nothing but BootNotification before acceptance, unless
-        # the CSMS asked for it with TriggerMessage while Pending (see send).
-        if self.registration != "Pending":
-            return False
-        for item in self.outbox:
-            if item[0] == action and len(item) > 4:
-                return True
-        return False
+        # the CSMS asked for this very message with TriggerMessage while
+        # Pending (send: a 5th field); an unsolicited one of the same action
+        # queued ahead of it stays.
+        return self.registration == "Pending" and len(item) > 4
 
     def _pump(self, now):
         if not self.online or self.rpc.busy():
             return
         first = None
         for i in range(len(self.outbox)):
-            if self._may_send(self.outbox[i][0]):
+            if self._may_send(self.outbox[i]):
                 first = i
                 break
         q = self.txq
@@ -402,6 +400,9 @@ class Station:
         err = schema.check_result(action, m[2])
         if err is not None:
             self.log("warn", action + " answer invalid: " + err[1])
+            fn = self.on_invalid.get(action)
+            if fn is not None:  # the feature still reads what it can (e.g. idTagInfo.status)
+                return self._run(fn, m[2], p[4])
             return self._failed(p, err[0], now)
         fn = self.on_result.get(action)
         if fn is not None:

@@ -50,6 +50,7 @@ def install(st):
     # C-03 (optional): energy an invalid idTag may still take; 0 = none.
     st.config.add_key("MaxEnergyOnInvalidId", "int", 0, lo=0, hi=1000000)
     st.on_result["StartTransaction"] = _start_answered
+    st.on_invalid["StartTransaction"] = start_answer_incomplete
     st.on_result["StopTransaction"] = _stop_answered
     st.on_result["MeterValues"] = _stop_answered
     for action in ("StartTransaction", "StopTransaction", "MeterValues"):

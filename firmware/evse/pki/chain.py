@@ -98,3 +98,19 @@ def hash_data(cert: "Certificate", issuer: "Certificate", alg: str = "SHA256") -
         "issuerKeyHash": hexlify(hashes.digest(alg, issuer.key_bits)),
         "serialNumber": "%x" % cert.serial,
     }
+
+
+def firmware(signing_cert: "Any", roots: "list[Certificate]", now: int, digest_or_data: "Any", signature: bytes,
+             backend: "Any" = None) -> "str | None":
+    """SignedUpdateFirmware check: the signing certificate (PEM/DER; leaf
+    first when it carries intermediates) chains to one of `roots` (the
+    ManufacturerRootCertificates) at unix time `now`, and its key made
+    `signature` over the file. None when good, else a chain reason or
+    "bad signature" ("empty chain" for text without a certificate);
+    ValueError for an unparsable certificate."""
+    from evse.pki import x509
+    certs = x509.load_all(signing_cert)
+    why = validate(certs, roots, now, backend)
+    if why is None and not _verify.verify_signature(certs[0], digest_or_data, signature, backend=backend):
+        why = BAD_SIGNATURE
+    return why

@@ -46,19 +46,3 @@ def signed_by(cert: "Certificate", issuer: "Certificate", backend: "Any" = None)
         return False
     digest = hashes.digest(cert.sig_hash, cert.tbs)
     return check(issuer, digest, cert.signature, cert.sig_hash, backend)
-
-
-def firmware(signing_cert: "Any", roots: "list[Certificate]", now: int, digest_or_data: "Any", signature: bytes,
-             backend: "Any" = None) -> "str | None":
-    """SignedUpdateFirmware check: the signing certificate (PEM/DER; leaf
-    first when it carries intermediates) chains to one of `roots` (the
-    ManufacturerRootCertificates) at unix time `now`, and its key made
-    `signature` over the file. None when good, else a chain reason or
-    "bad signature" ("empty chain" for text without a certificate);
-    ValueError for an unparsable certificate."""
-    from evse.pki import chain, x509
-    certs = x509.load_all(signing_cert)
-    why = chain.validate(certs, roots, now, backend)
-    if why is None and not verify_signature(certs[0], digest_or_data, signature, backend=backend):
-        why = chain.BAD_SIGNATURE
-    return why
