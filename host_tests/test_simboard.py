@@ -437,3 +437,18 @@ def test_micropython_vm_matches_cpython(capsys, tmp_path):
     assert lines[-2] == "[True, True, False]"
     assert lines[-1] == ("[None, None, [('fault', 1, 'EVCommunicationError', 'simulated'),"
                          " ('cp', 1, 'E')]]")  # 1000 Wh to fill 50 % of 2 kWh
+
+
+def test_resync_reports_the_plugged_ev_and_the_fault_to_a_new_core():
+    # A new core (reboot, Reset) starts believing nothing is plugged: the
+    # board drops relay and PWM and reports its present state again.
+    b = SimBoard()
+    b.command("plug", [])
+    b.command("fault", ["GroundFailure"])
+    b.set_relay(1, True)
+    b.set_pilot(1, 160)
+    b.poll(0)
+    b.resync()
+    evs = b.poll(100)
+    assert ("cp", 1, "B") in evs and any(e[0] == "fault" and e[2] == "GroundFailure" for e in evs)
+    assert b.ev_state(1)["relay"] is False

@@ -166,7 +166,7 @@ class Sim:
             failure = boot_firmware(self.data, self.board)
             if failure:
                 self.log("warn", failure)
-            _resync(self.board)
+            self.board.resync()  # as firmware/main.py does before each core
             st = _station(board=self.board, clock=self.clock, storage=FileStorage(self.data),
                           log=self.log, trace=self.emit)
             st.poll_hw()  # the board's present state before the first message
@@ -201,22 +201,6 @@ class Sim:
         for line in sys.stdin:
             loop.call_soon_threadsafe(self.command, line.strip())
         loop.call_soon_threadsafe(self.command, "quit")
-
-
-def _resync(board: SimBoard) -> None:
-    """A new core (reboot, Reset) believes nothing is plugged and nothing is
-    wrong: as boards/hal.py HwBoard.resync() does on the device (firmware/
-    main.py), drop the contactor and the PWM, and have the next poll report
-    the EV and any fault again, so the core starts from the real state."""
-    resync = getattr(board, "resync", None)
-    if resync is not None:
-        resync()
-        return
-    for cid, p in enumerate(board.ports, 1):
-        p.relay, p.offered_da = False, 0
-        p.cp = "A"  # the next poll reports B (or C, E) again
-        if p.fault is not None:
-            board._queue(("fault", cid, p.fault, "simulated"))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -137,6 +137,17 @@ class SimBoard(Board):
             return self._conn_cmd(cmd, args, None)
         return "unknown command " + str(cmd)
 
+    def resync(self):
+        """Before a new station core starts (reboot, Reset): it believes
+        nothing is plugged and nothing is wrong. Like HwBoard.resync() on the
+        device: drop the contactor and the PWM, and report the EV and any
+        fault again at the next poll, so the core starts from the real state."""
+        for cid, p in enumerate(self.ports, 1):
+            p.relay, p.offered_da = False, 0
+            p.cp = "A"  # the next poll reports B (or C, E) again
+            if p.fault is not None:
+                self._queue(("fault", cid, p.fault, "simulated"))
+
     def _queue(self, ev):
         if len(self._pending) >= _MAX_PENDING:
             return "event queue full"
