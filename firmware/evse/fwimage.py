@@ -15,12 +15,11 @@ first when a slot is reused. `<root>/fwstate.json` (also a snapshot) holds
 the boot state. Every change of the boot choice is one atomic rename, so a
 power cut at any point leaves one consistent, bootable choice.
 """
-import hashlib
 import json
 import os
 import struct
 
-from evse.compat import const, crc32, hexlify
+from evse.compat import const, crc32, hexlify, sha256_hasher
 
 from evse.files import ensure_dir, is_dir, remove
 from evse.snapshot import Snapshot
@@ -128,7 +127,7 @@ class Installer:
         self._mleft = 0  # manifest bytes still to come
         self._line = bytearray()
         self._lines = 0  # manifest lines seen
-        self._img = hashlib.sha256()
+        self._img = sha256_hasher()
         self._mf = None  # the slot's manifest file: written, then read back
         self._left = 0  # bytes left of the current file
         self._f = None
@@ -242,7 +241,7 @@ class Installer:
                 raise ImageError("duplicate path: " + path)
             self._path = path
             self._f = open(full, "wb")
-            self._h = hashlib.sha256()
+            self._h = sha256_hasher()
             if self._left:
                 return
 
@@ -361,7 +360,7 @@ class Slots:
                 mf.readline()
                 for _ in range(info["files"]):
                     path, size, want = parse_entry(mf.readline().decode())
-                    h = hashlib.sha256()
+                    h = sha256_hasher()
                     n = 0
                     try:
                         with open(d + "/" + path, "rb") as f:
