@@ -123,7 +123,7 @@ DEFAULTS = {
     "ChargingScheduleAllowedChargingRateUnit": (True, "Current,Power"),
     "ChargingScheduleMaxPeriods": (True, "86400"),
     "MaxChargingProfilesInstalled": (True, "3"),
-    "AdditionalRootCertificateCheck": (True, "false"),
+    "AdditionalRootCertificateCheck": (True, "true"),  # a new CSMS root signed by the installed one (WP 3.2.3)
     "CertificateSignedMaxChainSize": (True, "10000"),
     "CertificateStoreMaxLength": (True, "1"),
     "CpoName": (False, ""),
