@@ -58,3 +58,20 @@ def test_security_profile_is_only_raised_and_only_with_its_material(tmp_path):
     finally:
         s.stop()
         c.stop()
+
+
+def test_wss_without_a_trust_anchor_refuses_and_says_why(tmp_path):
+    # Security WP 2.3 / NOTES.md: MicroPython's default TLS wrapper does not
+    # verify. wss:// without an installed CSMS root never connects.
+    from boards.sim.board import SimBoard
+    from evse.clock import SystemClock
+    from evse.runtime import Runtime
+    from evse.station import Station
+    from evse.storage import FileStorage
+    st = Station(board=SimBoard(), clock=SystemClock(), storage=FileStorage(str(tmp_path)))
+    rt = Runtime(st, "wss://csms.example:443/ocpp", "CPW")
+    try:
+        rt.params()
+        raise AssertionError("a TLS context without a trust anchor was built")
+    except ValueError as e:
+        assert "trust anchor" in str(e)

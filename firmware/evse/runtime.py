@@ -142,10 +142,13 @@ class Runtime:
         if secure:
             ctx = self.ssl
             if ctx is None:
-                # Never an unverified link: the CSMS root, or the platform's
-                # own root store where it has one (not on MicroPython).
-                ctx = tls.client_context(ca, cert, key) if ca and profile == 3 and cert else \
-                    tls.client_context(ca) if ca else tls.system_context()
+                # Never an unverified link: without the CSMS root installed
+                # client_context refuses (ValueError, logged as the reason
+                # the connect failed) rather than trusting whoever answers.
+                if profile == 3 and cert:
+                    ctx = tls.client_context(ca, cert, key)
+                else:
+                    ctx = tls.client_context(ca)
         return host, port, path.rstrip("/") + "/" + cp_id, headers, ctx
 
     def link_changed(self):
