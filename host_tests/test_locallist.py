@@ -128,8 +128,9 @@ def test_failed_save_keeps_the_previous_list(rig):
     assert send(rig, 1, "Full", [entry("AA")]) == "Accepted"
 
     def broken(obj):
-        raise OSError(28)
-    rig.st.authlist._persist.save = broken
+        raise OSError(28)  # ENOSPC: flash full
+    rig.st.authlist._persist.snap.save = broken
+    rig.st.authlist._persist.snap.save_pieces = broken
     assert send(rig, 2, "Full", [entry("BB")]) == "Failed"
     assert version(rig) == 1 and rig.st.authlist.get("AA", rig.clock.unix()) == A
 

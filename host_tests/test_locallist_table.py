@@ -492,6 +492,8 @@ OBJ = None
 
 
 def _heap(build):
+    # Growth includes interned-name pools the VM extends when the code it runs
+    # interns new names, so the bounds have ~0.5 KB of room above the tables.
     out = _vm([MEASURE, "gc.collect(); BASE = gc.mem_alloc()", build,
                "gc.collect(); print(gc.mem_alloc() - BASE, len(OBJ))"])
     used, n = (int(x) for x in out.split())
@@ -500,7 +502,7 @@ def _heap(build):
 
 @needs_vm
 @pytest.mark.parametrize("tag_len, exp, parent, limit", [
-    (20, True, True, 10_500),    # worst case: CiString20 idTags, expiry and parent on all
+    (20, True, True, 11_000),    # worst case: CiString20 idTags, expiry and parent on all
     (8, False, False, 5_000),    # 4-byte UIDs, status only
 ])
 def test_heap_of_full_local_list(tag_len, exp, parent, limit):
@@ -512,7 +514,7 @@ def test_heap_of_full_local_list(tag_len, exp, parent, limit):
 
 @needs_vm
 @pytest.mark.parametrize("tag_len, exp, parent, limit", [
-    (20, True, True, 10_000),
+    (20, True, True, 10_500),
     (8, False, False, 5_500),
 ])
 def test_heap_of_full_cache(tag_len, exp, parent, limit):

@@ -12,6 +12,8 @@
 # (Comments, not a docstring: compiled from source on the device, a
 # docstring stays in RAM.)
 
+import json
+
 from evse.idtag import STATUSES, fold, info_dict, parse_info, rel, unix
 
 PROFILE = "LocalAuthListManagement"  # reported in SupportedFeatureProfiles
@@ -191,7 +193,11 @@ class LocalList:
             return "Failed"
         if self._persist is not None:
             try:
-                self._persist.save(_snapshot(ver, new))
+                pieces = getattr(self._persist, "save_pieces", None)
+                if pieces is not None:  # no rows list, no JSON text of the whole list in RAM
+                    pieces(lambda write: _write_snapshot(ver, new, write))
+                else:
+                    self._persist.save(_snapshot(ver, new))
             except Exception:  # noqa: BLE001 - not stored: keep the old list (atomic update)
                 return "Failed"
         self._map = new
@@ -273,3 +279,13 @@ def _row(k, e):
 
 def _snapshot(ver, m):
     return {"v": 1, "version": ver, "list": [_row(k, e) for k, e in m.items()]}
+
+
+def _write_snapshot(ver, m, write):
+    """_snapshot(ver, m) as JSON, one row at a time."""
+    write('{"v":1,"version":%d,"list":[' % ver)
+    sep = ""
+    for k, e in m.items():
+        write(sep + json.dumps(_row(k, e)))
+        sep = ","
+    write("]}")

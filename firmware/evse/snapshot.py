@@ -47,6 +47,26 @@ class Snapshot:
         self.error = err
         return default if err else obj
 
+    def save_pieces(self, dump):
+        """save() for a big document without its JSON text in RAM:
+        dump(write) writes the JSON through write(str), a piece at a time.
+        One pass: the CRC line is written last, over a placeholder."""
+        crc = 0
+        tmp = self.path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(b"00000000\n")
+
+            def write(s):
+                nonlocal crc
+                b = s.encode()
+                crc = crc32(b, crc)
+                f.write(b)
+            dump(write)
+            f.seek(0)
+            f.write(b"%08x" % crc)
+        rename(tmp, self.path)
+        self.error = None
+
     def save(self, obj):
         """Write path.tmp, close it (commits on littlefs), rename over path."""
         body = json.dumps(obj).encode()

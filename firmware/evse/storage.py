@@ -2,13 +2,24 @@
 under one directory (the station's flash). See snapshot.py and journal.py
 for the formats.
 
-A file system that refuses writes (read-only, full, CircuitPython with USB
-storage on) never raises out of here: the values stay in RAM, journals fall
-back to a bounded RAM journal, and `error` says why, so the station can run
-on and report it."""
+A read-only file system (CircuitPython with USB storage on) never raises
+out of here: the values stay in RAM, journals fall back to a bounded RAM
+journal, and `error` says why, so the station can run on and report it.
+Any other failed save (e.g. flash full) raises to its owner, which keeps
+its previous state."""
 from evse.files import ensure_dir
 from evse.journal import Journal, MemJournal
 from evse.snapshot import Snapshot
+
+
+_EROFS = 30
+
+
+def _read_only(e):
+    code = getattr(e, "errno", None)
+    if code is None and e.args:
+        code = e.args[0]  # MicroPython: OSError(errno)
+    return code == _EROFS
 
 
 class _Persist:
@@ -32,11 +43,20 @@ class _Persist:
             return None
 
     def save(self, obj):
+        self._save(self.snap.save, obj)
+
+    def save_pieces(self, dump):
+        """save() with the JSON written in pieces: dump(write) (snapshot.py)."""
+        self._save(self.snap.save_pieces, dump)
+
+    def _save(self, fn, arg):
         if self.owner.error:
             return  # read-only: RAM is the only copy, reported once
         try:
-            self.snap.save(obj)
+            fn(arg)
         except OSError as e:
+            if not _read_only(e):
+                raise  # e.g. flash full: the owner keeps its old state (atomic updates)
             self.owner.failed(e)
 
 
