@@ -71,7 +71,7 @@ def test_hal_attributes_and_identity(hw):
     assert all(len(ident[k]) <= 20 for k in ("chargePointVendor", "chargePointModel"))
 
 
-@pytest.mark.parametrize("cls,periods", [(Esp32Board, "48"), (PicoWBoard, "96")])
+@pytest.mark.parametrize("cls,periods", [(Esp32Board, "192"), (PicoWBoard, "96")])
 def test_config_overrides_fit_the_heap(cls, periods):
     b = Hw().board(cls, overrides={"HeartbeatInterval": "60"})
     assert b.config_overrides() == {"ChargingScheduleMaxPeriods": periods, "MaxChargingProfilesInstalled": "3",
@@ -83,7 +83,7 @@ def test_overrides_are_accepted_by_the_station_config():
     from evse.config import Config
     cfg = Config(overrides=Hw().board().config_overrides())
     cfg.add_keys(smartcharge._KEYS)  # the smart charging feature declares them
-    assert cfg.get("ChargingScheduleMaxPeriods") == 48 and cfg.get("MaxChargingProfilesInstalled") == 3
+    assert cfg.get("ChargingScheduleMaxPeriods") == 192 and cfg.get("MaxChargingProfilesInstalled") == 3
 
 
 def test_idle_board_is_quiet(hw):

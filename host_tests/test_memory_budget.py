@@ -22,8 +22,10 @@ LIST_STEP_MAX = 16 * KB  # live + all allocations of one entry's step
 # checked with tracemalloc below.
 LIST_SAVE_MAX = 48 * KB
 BUDGETS = {  # bytes above the imported modules
-    "esp32": {"data after boot": 12 * KB, "live after the workload": 20 * KB,
-              "StopTransaction: json.dumps allocations": 8 * KB, "profile: all allocations (largest)": 24 * KB},
+    # "all allocations" bounds count the garbage of a whole streamed profile
+    # (the VM frees nothing within one call): a regression guard, not a peak.
+    "esp32": {"data after boot": 12 * KB, "live after the workload": 24 * KB,
+              "StopTransaction: json.dumps allocations": 8 * KB, "profile: all allocations (largest)": 104 * KB},
     "picow": {"data after boot": 12 * KB, "live after the workload": 24 * KB,
               "StopTransaction: json.dumps allocations": 8 * KB, "profile: all allocations (largest)": 64 * KB},
     "sim": {"data after boot": 12 * KB, "live after the workload": 80 * KB,

@@ -28,14 +28,16 @@ QUIRKS = {"adc_atten": "ATTN_11DB", "uart_pin_ids": True, "serial_prefix": "ESP3
 # the reference front end; measure and pass pilot_cal= for each board.
 PILOT_CAL = (4000, 60000)
 
-# Configuration defaults (OCPP 1.6 section 9.4). A SetChargingProfile frame
-# is received and parsed whole, and the ESP32 has about 100 KB of heap with
-# Wi-Fi and a TLS session (docs NOTES, "Memory figures"): 86400 periods, the
-# certified reference value, is megabytes of JSON. 48 periods (a day in
-# half hours) keep the frame near 2.5 KB and the parsed profile a few KB.
+# Configuration defaults (OCPP 1.6 section 9.4). A big SetChargingProfile is
+# read in place, period by period (smartcharge._set_stream), but its frame is
+# still received whole, and the ESP32 has about 100 KB of heap with Wi-Fi and
+# a TLS session (docs NOTES, "Memory figures"): 86400 periods, the certified
+# reference value, is megabytes of JSON. 192 periods (two days in quarter
+# hours) keep the frame near 7 KB and an installed profile near 1.7 KB
+# (docs/PERFORMANCE.md).
 # Profiles and stack levels stay at the certificate's 3 and 3.
 OVERRIDES = {
-    "ChargingScheduleMaxPeriods": "48",
+    "ChargingScheduleMaxPeriods": "192",
     "MaxChargingProfilesInstalled": "3",
     "ChargeProfileMaxStackLevel": "3",
 }
