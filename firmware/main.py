@@ -210,10 +210,14 @@ async def run(mod, board, cfg, clock, wdt=None, safe=False, cores=None):
         tasks.append(asyncio.create_task(_keep_wifi(mod, cfg)))
     if wdt is not None:
         tasks.append(asyncio.create_task(watchdog(wdt, cores, clock)))
+    started = False
     try:
         while True:
             board.resync()  # the new core starts from "unplugged, no fault"
             st = safe_station(board, cfg, clock) if safe else make_station(board, cfg, clock)
+            if not started:  # the MCU itself started (a soft reset only rebuilds the core)
+                st.security_event("StartupOfTheDevice", "safe mode" if safe else None)
+                started = True
             cores[0] = Runtime(st)
             kind = await cores[0].run()  # reads st.link before every connect
             cores[0] = None

@@ -106,7 +106,7 @@ def test_handler_and_storage_faults_keep_the_old_state(csms, station):
     assert csms.call("CP1", call.SendLocalList(list_version=1, update_type="Full",
                                                local_authorization_list=lst[:3])).status == "Accepted"
     # storage: the snapshot write runs out of memory -> Failed, old list
-    with Inject(st.authlist._persist, "save"):
+    with Inject(st.authlist._persist, "save_pieces"):
         r = csms.call("CP1", call.SendLocalList(list_version=2, update_type="Full", local_authorization_list=lst))
     assert r.status == "Failed" and st.authlist.version == 1 and len(st.authlist) == 3
     # streamed read: MemoryError at the 50th entry -> CALLERROR, old list

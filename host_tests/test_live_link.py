@@ -75,3 +75,21 @@ def test_wss_without_a_trust_anchor_refuses_and_says_why(tmp_path):
         raise AssertionError("a TLS context without a trust anchor was built")
     except ValueError as e:
         assert "trust anchor" in str(e)
+
+
+def test_simulator_reports_its_startup_once_and_each_reboot(tmp_path):
+    # StartupOfTheDevice when the process (the device) starts; a reboot of the
+    # core is a ResetOrReboot, not a new startup.
+    from live import SimProcess
+    c = CsmsThread(heartbeat=60)
+    sim = SimProcess(c.url, "CPU1", str(tmp_path))
+    try:
+        c.wait_call("SecurityEventNotification", where=lambda p: p["type"] == "StartupOfTheDevice")
+        sim.send("reboot")
+        c.wait_call("SecurityEventNotification", where=lambda p: p["type"] == "ResetOrReboot", timeout=10)
+        c.wait_call("BootNotification", 2, timeout=10)
+        types = [p["type"] for p in c.calls("SecurityEventNotification")]
+        assert types.count("StartupOfTheDevice") == 1
+    finally:
+        sim.quit()
+        c.stop()

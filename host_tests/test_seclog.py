@@ -92,3 +92,29 @@ def test_a_full_queue_drops_the_oldest(tmp_path: Any) -> None:
     kinds = [p["type"] for p in (log.head(0)[1],)]
     assert log.queue.live_bytes <= 600 and kinds != ["T0"]
     assert log.waiting[-1] == "T19|" + "x" * 40 and len(log.waiting) == log.queue.count
+
+
+def test_clock_step_and_reset_are_security_events(tmp_path: Any) -> None:
+    # Security WP event list: SettingSystemTime and ResetOrReboot are
+    # critical: logged and notified (durably: the reset's event goes out
+    # after the reboot). Small clock corrections are not events.
+    r = Rig(str(tmp_path))
+    r.clock.set_unix(r.clock.unix() - 3600)  # the station's clock is an hour behind
+    r.connect()
+    r.run(2000)
+    ev = r.sent("SecurityEventNotification")
+    assert [e["type"] for e in ev] == ["SettingSystemTime"] and "+3600 s" in ev[0]["techInfo"]
+    r.clock.set_unix(r.clock.unix() - 5)
+    r.call("TriggerMessage", {"requestedMessage": "Heartbeat"})
+    r.run(2000)
+    assert len(r.sent("SecurityEventNotification")) == 1
+    r.call("Reset", {"type": "Soft"})
+    r.run(100)
+    assert r.st.reboot == "Soft"
+    r.reboot()
+    r.connect()
+    r.run(2000)
+    types = [e["type"] for e in r.sent("SecurityEventNotification")]
+    assert types == ["SettingSystemTime", "ResetOrReboot"]
+    assert "Soft reset" in r.sent("SecurityEventNotification")[1]["techInfo"]
+    assert [ln.split(" ")[1] for ln in seclog.lines(r.st)] == types

@@ -170,6 +170,8 @@ class Sim:
             st = _station(board=self.board, clock=self.clock, storage=FileStorage(self.data),
                           log=self.log, trace=self.emit)
             st.poll_hw()  # the board's present state before the first message
+            if self.runtime is None:  # the process started: the device powered up
+                st.security_event("StartupOfTheDevice")
             _factory_certs(st, self.args)
             _security_setup(st, self.args)
             self.station = st

@@ -8,6 +8,7 @@ from evse import timestamp
 from evse.compat import const
 
 _RETRY_S = const(30)  # BootNotification retry when the CSMS gave no interval
+_CLOCK_SLACK_S = const(60)  # a clock step beyond this is a SettingSystemTime event
 
 # BootNotification field -> maximum length (OCPP 1.6 6.2 CiStringNType).
 _FIELDS = (
@@ -55,7 +56,12 @@ def _link(st, now, up):
 def _set_clock(st, payload):
     t = timestamp.parse(payload.get("currentTime", ""))
     if t is not None:
+        moved = t - st.clock.unix()
         st.clock.set_unix(t)
+        if moved > _CLOCK_SLACK_S or moved < -_CLOCK_SLACK_S:
+            # Security WP: SettingSystemTime (critical); small corrections
+            # at each heartbeat are not worth an event.
+            st.security_event("SettingSystemTime", "clock moved %+d s by the CSMS" % moved)
 
 
 def _boot_result(st, payload, ctx):

@@ -3,7 +3,7 @@ stop, configuration, availability, reset, unlock, cache, data transfer."""
 from evse import authorize, connector, transaction
 from evse.compat import const
 
-_RESET_GRACE_MS = const(5000)  # time to deliver StopTransactions before rebooting
+_RESET_GRACE_MS = const(5000)  # time to deliver StopTransactions (and security events) before rebooting
 
 
 def install(st):
@@ -116,8 +116,16 @@ def reboot(st, kind, reason="Reboot"):
     """Stop transactions (reason), then reboot once the StopTransactions are
     out or after a grace period (5.14; they are journalled either way)."""
     transaction.stop_all(st, reason)
+    st.security_event("ResetOrReboot", kind + " reset, reason " + reason)  # Security WP, critical
     st.reset_kind = kind
-    st.timers.start("reset", st.now, 0 if not len(st.txq) else _RESET_GRACE_MS)
+    st.timers.start("reset", st.now, 0 if _delivered(st) else _RESET_GRACE_MS)
+
+
+def _delivered(st):
+    """Nothing durable waits (the journals would resend it after the
+    reboot anyway, but once delivered it is not sent twice)."""
+    ev = st.link.events if st.link is not None else None
+    return not len(st.txq) and (ev is None or not st.online or not ev.queue.count)
 
 
 def _reboot_now(st, now):
@@ -125,8 +133,8 @@ def _reboot_now(st, now):
 
 
 def reset_progress(st):
-    """Reboot early once the queue is empty (called after answers)."""
-    if st.timers.active("reset") and not len(st.txq):
+    """Reboot early once the queues are empty (called after answers)."""
+    if st.timers.active("reset") and _delivered(st):
         st.timers.start("reset", st.now, 0)
 
 
