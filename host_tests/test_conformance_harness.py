@@ -33,10 +33,6 @@ NOT_RUN = [
     ("TC_030_CS", "Unlock Connector - Unlock Failure", "Core", "fixed cable: no connector lock"),
     ("TC_032_1_CS", "Power failure boot charging point - stop transactions before going down", "Core",
      "needs a real power cut; covered by `make soak` (kill -9 of tools/sim.py, energy monotonicity)"),
-    ("TC_044_1_CS", "Firmware Update - Download and Install", "Firmware Management",
-     "Firmware Management lands with its own issue"),
-    ("TC_045_1_CS", "Get Diagnostics", "Firmware Management", "Firmware Management lands with its own issue"),
-    ("TC_073_CS..TC_087_CS", "Security cases", "Security", "Security profiles land with their own issue"),
 ]
 
 

@@ -11,10 +11,12 @@ from ocpp.v16 import call
 from evse import timestamp
 from httpserver import HttpServer
 from live import CsmsThread, StationThread, wait_for
+from test_conformance_harness import case
 
 CP = "DG1"
 
 
+@case("TC_045_1_CS, TC_079_CS", "Get Diagnostics; Get Security Log", "Firmware Management")
 def test_get_diagnostics_and_get_log_over_the_wire(tmp_path):
     csms = CsmsThread()
     srv = HttpServer()

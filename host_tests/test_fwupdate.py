@@ -9,6 +9,7 @@ from evse.fwimage import Slots
 from fwkit import FEATURES, Pki, boot, events, fw_statuses, image, provision_root, run_jobs
 from httpserver import HttpServer
 from rig import Rig
+from test_conformance_harness import case
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +81,7 @@ def test_signed_update_installs_reboots_and_reports_the_new_version(tmp_path, pk
     assert r.sent("SignedFirmwareStatusNotification")[-1]["status"] == "Idle"
 
 
+@case("TC_044_1_CS", "Firmware Update - Download and Install", "Firmware Management")
 def test_plain_update_firmware(tmp_path, pki, srv):
     r = make_rig(tmp_path, pki)
     srv.files["fw.img"] = image("1.5.0")
@@ -113,6 +115,7 @@ def test_bad_signature_keeps_the_old_firmware(tmp_path, pki, srv):
     assert versions(r)[-1] == "0.1.0"
 
 
+@case("TC_082_CS", "Secure Firmware Update - InvalidCertificate Security Event", "Security")
 def test_certificate_not_from_the_manufacturer_root(tmp_path, pki, srv):
     r = make_rig(tmp_path, pki)
     data = image("2.0.0")

@@ -16,6 +16,7 @@ from evse.fwimage import Slots
 from fwkit import Pki, image
 from httpserver import HttpServer
 from live import CsmsThread, SimProcess, _LoopThread, csms_mod, wait_for
+from test_conformance_harness import case
 
 CP = "FW1"
 OLD, NEW = "0.1.0", "2.0.0"
@@ -101,6 +102,7 @@ def consistent(data: str, version: str) -> None:
         assert s.verify_slot(active) is None
 
 
+@case("TC_080_CS", "Secure Firmware Update", "Security")
 def test_signed_image_installs_and_the_station_boots_it(tmp_path, csms, srv, pki, ca_file):
     data = str(tmp_path / "d")
     sim = start(csms, data, ca_file)
@@ -117,6 +119,7 @@ def test_signed_image_installs_and_the_station_boots_it(tmp_path, csms, srv, pki
         sim.quit()
 
 
+@case("TC_081_CS", "Secure Firmware Update - Invalid Signature", "Security")
 def test_bad_signature_offline_event_arrives_after_reconnect(tmp_path, srv, pki, ca_file):
     data = str(tmp_path / "d")
     c1 = CsmsThread()

@@ -4,11 +4,13 @@ seeding never undoes what the CSMS set. Over real WebSockets."""
 from ocpp.v16 import call
 
 from live import CsmsThread, StationThread, wait_for
+from test_conformance_harness import case
 
 OLD = "0123456789abcdef"
 NEW = "fedcba9876543210-new"
 
 
+@case("TC_073_CS", "Update Charge Point Password for HTTP Basic Authentication", "Security")
 def test_authorization_key_change_reconnects_with_the_new_key(tmp_path):
     c = CsmsThread(heartbeat=60, passwords={"CPK": OLD})
     s = StationThread(c.url, "CPK", str(tmp_path), password=OLD)

@@ -24,6 +24,7 @@ from evse.station import Station
 from evse.storage import FileStorage
 from boards.sim.board import SimBoard
 from live import CsmsThread, StationThread, wait_for
+from test_conformance_harness import case
 
 PW = "0123456789abcdef"
 NOW = dt.datetime.now(dt.timezone.utc)
@@ -125,6 +126,8 @@ def profile_of(c: CsmsThread, cp: str) -> str:
     return r.configuration_key[0]["value"]
 
 
+@case("TC_085_CS, TC_086_CS, TC_087_CS",
+      "Basic Authentication; TLS server-side certificate; TLS client-side certificate", "Security")
 @pytest.mark.parametrize("profile", [1, 2, 3])
 def test_profiles_connect(pki: Pki, tmp_path: Path, profile: int) -> None:
     cp = "SP%d" % profile
@@ -151,6 +154,7 @@ def test_profiles_connect(pki: Pki, tmp_path: Path, profile: int) -> None:
         c.stop()
 
 
+@case("TC_078_CS", "Invalid CentralSystemCertificate Security Event", "Security")
 @pytest.mark.parametrize("server", ["othersigned", "expired", "wronghost"])
 def test_refused_handshakes_are_security_events(pki: Pki, tmp_path: Path, server: str) -> None:
     ctx = pki.server(server)
@@ -207,6 +211,7 @@ def test_tls_version_refused(pki: Pki, tmp_path: Path) -> None:
         srv.close()
 
 
+@case("TC_083_CS, TC_084_CS", "Upgrade Charge Point Security Profile - Accepted; - Rejected (fallback)", "Security")
 def test_profile_raise_reconnects_and_falls_back(pki: Pki, tmp_path: Path) -> None:
     cert, key, _ = pki.client("UP", pki.other_key, "Other Root")  # a certificate this CSMS does not trust
     # Profile 3 clients must chain to the CSMS root; profile 2 clients show none.
@@ -234,6 +239,8 @@ def test_profile_raise_reconnects_and_falls_back(pki: Pki, tmp_path: Path) -> No
         c.stop()
 
 
+@case("TC_074_CS, TC_077_CS", "Update Charge Point Certificate by request of Central System; "
+      "Invalid ChargePointCertificate Security Event", "Security")
 def test_sign_certificate_cycle_and_a_foreign_chain(pki: Pki, tmp_path: Path) -> None:
     cert, key, serial = pki.client("SC")
     c = CsmsThread(ssl=pki.server(clients=pki.ca))
@@ -271,6 +278,7 @@ def test_sign_certificate_cycle_and_a_foreign_chain(pki: Pki, tmp_path: Path) ->
         c.stop()
 
 
+@case("TC_075_CS, TC_076_CS", "Install a certificate on the Charge Point; Delete a specific certificate", "Security")
 def test_install_list_delete_over_the_wire(pki: Pki, tmp_path: Path) -> None:
     c = CsmsThread(ssl=pki.server(), passwords={"IL": PW})
     seed(str(tmp_path), "IL", pki.pem(pki.ca))

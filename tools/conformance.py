@@ -17,6 +17,9 @@ from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(ROOT, "host_tests")
+# Suites of the Firmware Management and Security work whose tests carry OCTT ids.
+EXTRA = ("test_live_link.py", "test_security_live.py", "test_fwupdate.py", "test_fwupdate_live.py",
+         "test_diagnostics_live.py")
 
 
 class _Collector:
@@ -41,11 +44,21 @@ class _Collector:
 
 def rows(collector: _Collector, cases: dict[str, tuple[str, str, str]],
          not_run: list[tuple[str, str, str, str]]) -> list[tuple[str, str, str, str]]:
-    out = []
+    out: list[tuple[str, str, str, str]] = []
+    seen: dict[str, int] = {}  # a parametrized case is one row: FAIL if any run failed
     for name in collector.order:
-        if name in cases:
-            cid, title, profile = cases[name]
-            out.append((cid, title, profile, collector.outcome.get(name, "NOT RUN")))
+        base = name.split("[", 1)[0]
+        if base not in cases:
+            continue
+        result = collector.outcome.get(name, "NOT RUN")
+        if base in seen:
+            row = out[seen[base]]
+            if result == "FAIL" or row[3] != "PASS":
+                out[seen[base]] = row[:3] + ("FAIL" if "FAIL" in (result, row[3]) else result,)
+            continue
+        cid, title, profile = cases[base]
+        seen[base] = len(out)
+        out.append((cid, title, profile, result))
     for cid, title, profile, why in not_run:
         out.append((cid, title, profile, "NOT RUN: " + why))
     return out
@@ -72,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         if p not in sys.path:
             sys.path.insert(0, p)
     files = sorted(glob.glob(os.path.join(TESTS, "test_conformance_*.py")))
+    files += [os.path.join(TESTS, n) for n in EXTRA]
     collector = _Collector()
     code = pytest.main(["-q", "-p", "no:cacheprovider", *files, *rest], plugins=[collector])
     from test_conformance_harness import CASES, NOT_RUN
