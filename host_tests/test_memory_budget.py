@@ -90,3 +90,43 @@ def test_board_budget(board):
 
 def test_import_heap_from_lib():
     assert memboard.import_heap("esp32") <= IMPORT_MAX
+
+
+def test_big_outgoing_message_written_in_pieces():
+    # StopTransaction with 20 meter values (ORS-8): its frame goes out through
+    # rpc.Out + jsonout.Chunks, never as one JSON text (CPython tracemalloc;
+    # the VM cannot show a peak within one call).
+    import tracemalloc
+
+    from evse import rpc
+    from evse.jsonout import Chunks
+    mv = [{"timestamp": "2026-01-01T00:%02d:00Z" % i, "sampledValue": [
+        {"value": str(1000 * i + k), "context": "Sample.Periodic", "measurand": m, "unit": u, "location": "Outlet"}
+        for k, (m, u) in enumerate((("Energy.Active.Import.Register", "Wh"), ("Power.Active.Import", "W"),
+                                    ("Current.Import", "A"), ("Voltage", "V")))]} for i in range(20)]
+    payload = {"transactionId": 7, "meterStop": 20000, "timestamp": "2026-01-01T01:00:00Z", "reason": "Local",
+               "transactionData": mv}
+    buf = bytearray(512)
+
+    def emit(view):
+        buf[:len(view)] = view
+
+    def peak(fn):
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        fn()
+        got = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+        return got
+
+    out = rpc.Out([rpc.CALL, "u1", "StopTransaction", payload])
+
+    def pieces():
+        ch = Chunks(emit, 512)
+        out.size()
+        out.dump(ch.write)
+        ch.flush()
+    text = peak(lambda: rpc.encode_call("u1", "StopTransaction", payload).encode())
+    piecewise = peak(pieces)
+    print("StopTransaction frame: json.dumps + encode peak", text, "bytes; in pieces", piecewise)
+    assert piecewise < text / 3

@@ -62,3 +62,49 @@ def test_a_big_text_reaches_a_real_peer_intact():
         return got
 
     assert asyncio.run(asyncio.wait_for(main(), 10)) == [TEXT, "small"]
+
+
+def test_a_big_message_is_written_without_its_json_text():
+    # rpc.Out (GetConfiguration of every key, a composite schedule,
+    # StopTransaction): its JSON goes to the peer in packed, masked pieces;
+    # the peer reads the same document json.dumps would give.
+    import json
+
+    from evse import jsonout, rpc
+    payload = {"configurationKey": [{"key": "K%03d" % i, "readonly": i % 2 == 0, "value": "\u00e9" * (i % 7)}
+                                    for i in range(120)]}
+    out = rpc.result_frame("u1", "GetConfiguration", payload)
+    assert isinstance(out, rpc.Out) and json.loads(out.text()) == [3, "u1", payload]
+    assert out.size() == len(json.dumps([3, "u1", payload], separators=(",", ":"), ensure_ascii=False).encode()) \
+        or out.size() == len(json.dumps([3, "u1", payload], separators=(",", ":")).encode())
+    seen = []
+    orig = jsonout.dump
+
+    def spy(obj, write):  # no single write is the whole document
+        orig(obj, lambda s: (seen.append(len(s)), write(s)))
+
+    async def main():
+        got = []
+
+        async def handler(conn):
+            async for m in conn:
+                got.append(m)
+                await conn.send("ok")
+
+        async with serve(handler, "127.0.0.1", 0, subprotocols=["ocpp1.6"]) as server:
+            port = server.sockets[0].getsockname()[1]
+            c = await wsconn.connect("127.0.0.1", port, "/ocpp/CP1")
+            jsonout.dump = spy
+            try:
+                await c.send_out(out)
+            finally:
+                jsonout.dump = orig
+            await c.send("small")
+            assert await asyncio.wait_for(c.recv(), 5) == "ok"
+            await c.close()
+        return got
+
+    got = asyncio.run(asyncio.wait_for(main(), 10))
+    assert json.loads(got[0]) == [3, "u1", payload] and got[1] == "small"
+    assert max(seen) < 100 < out.size()
+    assert rpc.result_frame("u2", "Heartbeat", {}) == rpc.encode_result("u2", {})  # small ones stay text

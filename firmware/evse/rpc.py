@@ -97,6 +97,37 @@ def recover_id(text):
     return _recover_id(text)
 
 
+# Messages that can be big (GetConfiguration of every key, a composite
+# schedule, StopTransaction with its meter values): their frames stay
+# objects until the transport writes them out in pieces (Out).
+BIG = ("GetConfiguration", "GetCompositeSchedule", "StopTransaction")
+
+
+class Out:
+    """A frame written out in pieces (evse.jsonout) instead of one
+    json.dumps string: `msg` is [2, uid, action, payload] or [3, uid, payload]."""
+
+    def __init__(self, msg):
+        self.msg = msg
+
+    def size(self):
+        """UTF-8 bytes of its JSON text, without building it."""
+        from evse import jsonout
+        return jsonout.size(self.msg)
+
+    def dump(self, write):
+        from evse import jsonout
+        jsonout.dump(self.msg, write)
+
+    def text(self):
+        return json.dumps(self.msg)
+
+
+def result_frame(uid, action, payload):
+    """The CALLRESULT for a CALL of `action`: text, or an Out if it can be big."""
+    return Out([CALLRESULT, uid, payload]) if action in BIG else encode_result(uid, payload)
+
+
 def encode_call(uid, action, payload):
     return json.dumps([CALL, uid, action, payload])
 
@@ -132,6 +163,8 @@ class Rpc:
         self._n = (self._n + 1) & 0x3FFFFFFF
         uid = self._prefix + "-" + str(self._n)
         self.pending = (uid, action, payload, now, ctx)
+        if action in BIG:
+            return Out([CALL, uid, action, payload])
         return encode_call(uid, action, payload)
 
     def answer(self, uid):

@@ -88,13 +88,16 @@ class Runtime:
         self._wake.set()
 
     async def flush(self):
-        frames = self.st.take_frames()
+        frames = self.st.take_out()
         conn = self.conn
         for f in frames:
             if conn is None or conn.closed:
                 break  # unsent CALLs are re-queued by disconnected()
             try:
-                await conn.send(f)
+                if isinstance(f, str):
+                    await conn.send(f)
+                else:  # a big message: its JSON written out in pieces
+                    await conn.send_out(f)
             except OSError:
                 break
             except Exception as e:  # noqa: BLE001 - MemoryError framing it: the peer may miss it

@@ -224,7 +224,7 @@ class Station:
         except Exception as e:  # noqa: BLE001 - MemoryError included: the old state stays
             self.log("error", action + " handler: " + repr(e))
             return self._send_error(uid, "InternalError", action) or True
-        self._emit(rpc.encode_result(uid, res), "sent", "CALLRESULT", action, uid, res)
+        self._emit(rpc.result_frame(uid, action, res), "sent", "CALLRESULT", action, uid, res)
         return True
 
     def poll_hw(self):
@@ -264,6 +264,12 @@ class Station:
         return t
 
     def take_frames(self):
+        """Frames to send, as text."""
+        return [f.text() if isinstance(f, rpc.Out) else f for f in self.take_out()]
+
+    def take_out(self):
+        """Frames to send: text, or rpc.Out for a big one the transport
+        writes out in pieces (no JSON text of the whole message in RAM)."""
         f, self.frames = self.frames, []
         return f
 
@@ -382,7 +388,7 @@ class Station:
         except Exception as e:  # a bug must not take the station down
             self.log("error", action + " handler: " + repr(e))
             return self._send_error(uid, "InternalError", action)
-        self._emit(rpc.encode_result(uid, res), "sent", "CALLRESULT", action, uid, res)
+        self._emit(rpc.result_frame(uid, action, res), "sent", "CALLRESULT", action, uid, res)
 
     def _on_answer(self, m, now):
         p = self.rpc.answer(m[1])

@@ -102,7 +102,7 @@ def _utf8(data):
     return s
 
 
-def _mask_into(out, off, data, key):
+def mask_into(out, off, data, key):
     """out[off:off+len(data)] = data XOR key (5.3), a block at a time through
     big ints (MPZ on ESP32/rp2) rather than a Python loop per byte."""
     n = len(data)
@@ -140,7 +140,7 @@ def _frame(op, payload):
     n = len(payload)
     out = bytearray((2 if n < 126 else 4 if n < 65536 else 10) + 4 + n)
     hl, key = _head(out, op, n)
-    _mask_into(out, hl, payload, key)
+    mask_into(out, hl, payload, key)
     return out
 
 
@@ -157,7 +157,7 @@ def masked_pieces(head, payload, buf):
     data = memoryview(payload)
     for off in range(0, n, step):
         k = min(step, n - off)
-        _mask_into(buf, 0, data[off:off + k], key)
+        mask_into(buf, 0, data[off:off + k], key)
         yield mv[:k]
 
 

@@ -11,7 +11,7 @@ import gc
 
 from evse.compat import const
 from evse.transport import open_connection
-from evse.ws import CLOSED, CONNECTING, OPEN, WsClient, masked_pieces
+from evse.ws import CLOSED, CONNECTING, OPEN, WsClient, mask_into, masked_pieces
 
 _READ = const(1024)  # bytes per socket read
 _INBOX = const(4)  # text messages held before the reader stops reading
@@ -145,6 +145,32 @@ class WsConnection:
             for piece in masked_pieces(self._ws.text_head(buf, len(data)), data, buf):
                 self._w.write(bytes(piece))  # a transport may keep what it is given
                 await self._w.drain()
+
+    async def send_out(self, out) -> None:
+        """Send a big message without its JSON text in RAM: `out` (rpc.Out)
+        gives its size and writes its JSON through a writer; the pieces are
+        packed and masked through two small buffers and handed to the stream
+        as they come (the stream may queue what the socket does not take
+        at once; drained at the end)."""
+        if self.closed or self._ws.state != OPEN:
+            raise WsError("websocket not open")
+        from evse.jsonout import Chunks
+
+        if self._wbuf is None:
+            self._wbuf = bytearray(_PIECE)
+        buf = self._wbuf
+        async with self._wlock:
+            hl, key = self._ws.text_head(buf, out.size())
+            w = self._w
+            w.write(bytes(buf[:hl]))
+
+            def emit(mv):  # a full chunk is _PIECE bytes (a multiple of 4): the key stays in phase
+                mask_into(buf, 0, mv, key)
+                w.write(bytes(buf[:len(mv)]))
+            ch = Chunks(emit, _PIECE)
+            out.dump(ch.write)
+            ch.flush()
+            await w.drain()
 
     async def close(self, code: int = 1000, timeout_s=5) -> None:
         """Close handshake (RFC 6455 7.1.2): send our close, wait up to
