@@ -119,5 +119,4 @@ def station_receive(action: str, payload: str, streamed: bool, max_periods: int 
 
 
 def scenario_files() -> dict[str, str]:
-    d = os.path.join(HERE, "scenarios")
-    return {"/lib/scenarios/" + n: open(os.path.join(d, n)).read() for n in os.listdir(d) if n.endswith(".py")}
+    return mpvm.scenario_files()

@@ -1,23 +1,10 @@
 """OCTT 1.6 Core cases (Charge Point as the system under test) against the
 real CSMS peer over WebSockets. Ids and titles: docs/CONFORMANCE.md."""
-import pytest
 from ocpp.v16 import call
 
-from test_conformance_harness import Env, answered, case
+from test_conformance_harness import answered, case
 from live import wait_for
 
-
-@pytest.fixture
-def make(tmp_path):
-    envs = []
-
-    def new(name="a", **kw):
-        e = Env(str(tmp_path / name), **kw)
-        envs.append(e)
-        return e
-    yield new
-    for e in envs:
-        e.close()
 
 
 def session(e, tag="AA"):

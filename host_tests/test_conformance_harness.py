@@ -11,6 +11,7 @@ prints the table; under `make test` they are ordinary pytest tests.
 """
 from __future__ import annotations
 
+
 import json
 import time
 from datetime import datetime, timedelta, timezone

@@ -8,23 +8,11 @@ import pytest
 from ocpp.v16 import call
 
 from boards.sim.board import SimBoard
-from test_conformance_harness import Env, case, expiry, results_of
+from test_conformance_harness import case, expiry, results_of
 from live import wait_for
 
 OFFLINE = {"AllowOfflineTxForUnknownId": "true"}
 
-
-@pytest.fixture
-def make(tmp_path):
-    envs = []
-
-    def new(name="a", **kw):
-        e = Env(str(tmp_path / name), **kw)
-        envs.append(e)
-        return e
-    yield new
-    for e in envs:
-        e.close()
 
 
 def family(tag):

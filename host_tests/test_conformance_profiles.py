@@ -1,23 +1,10 @@
 """OCTT 1.6 cases of the Local Auth List, Reservation, Smart Charging and
 Remote Trigger profiles against the real CSMS peer over WebSockets."""
-import pytest
 from ocpp.v16 import call
 
-from test_conformance_harness import TAGS, Env, case, expiry
+from test_conformance_harness import TAGS, case, expiry
 from live import wait_for
 
-
-@pytest.fixture
-def make(tmp_path):
-    envs = []
-
-    def new(name="a", **kw):
-        e = Env(str(tmp_path / name), **kw)
-        envs.append(e)
-        return e
-    yield new
-    for e in envs:
-        e.close()
 
 
 def offered(e):

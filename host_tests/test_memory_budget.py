@@ -34,6 +34,18 @@ BUDGETS = {  # bytes above the imported modules
 IMPORT_MAX = 200 * KB  # the core + board from .mpy in /lib (frozen: in flash instead)
 
 
+
+def peak(fn):
+    """Peak bytes CPython allocates while fn() runs (tracemalloc)."""
+    import tracemalloc
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    fn()
+    got = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    return got
+
+
 def test_streamed_send_local_list_within_budget():
     streamed = memsteps.send_local_list(100, streamed=True)
     tree = memsteps.send_local_list(100, streamed=False)
@@ -46,8 +58,6 @@ def test_streamed_send_local_list_within_budget():
 def test_list_snapshot_written_a_row_at_a_time(tmp_path):
     # Peak allocation while saving a full 100-entry list, above the live list
     # (CPython objects are larger than MicroPython's: the bound is generous).
-    import tracemalloc
-
     from evse.locallist import LocalList, _snapshot
     from evse.snapshot import Snapshot
     from evse.storage import FileStorage
@@ -59,13 +69,6 @@ def test_list_snapshot_written_a_row_at_a_time(tmp_path):
     ll._persist, persist = None, ll._persist
     assert ll.send_local_list(payload) == "Accepted"  # the list, in RAM only
     ll._persist = persist
-    def peak(fn):
-        tracemalloc.start()
-        base = tracemalloc.get_traced_memory()[0]
-        fn()
-        got = tracemalloc.get_traced_memory()[1] - base
-        tracemalloc.stop()
-        return got
     pieces = peak(lambda: ll._commit(2, ll._map, True))
     whole = peak(lambda: persist.save(_snapshot(3, ll._map)))  # rows + one JSON text
     print("save peak: a row at a time", pieces, "bytes; rows + one JSON text", whole)
@@ -96,8 +99,6 @@ def test_big_outgoing_message_written_in_pieces():
     # StopTransaction with 20 meter values (ORS-8): its frame goes out through
     # rpc.Out + jsonout.Chunks, never as one JSON text (CPython tracemalloc;
     # the VM cannot show a peak within one call).
-    import tracemalloc
-
     from evse import rpc
     from evse.jsonout import Chunks
     mv = [{"timestamp": "2026-01-01T00:%02d:00Z" % i, "sampledValue": [
@@ -110,14 +111,6 @@ def test_big_outgoing_message_written_in_pieces():
 
     def emit(view):
         buf[:len(view)] = view
-
-    def peak(fn):
-        tracemalloc.start()
-        base = tracemalloc.get_traced_memory()[0]
-        fn()
-        got = tracemalloc.get_traced_memory()[1] - base
-        tracemalloc.stop()
-        return got
 
     out = rpc.Out([rpc.CALL, "u1", "StopTransaction", payload])
 

@@ -467,10 +467,4 @@ def test_micropython_vm_gives_cpython_transcript(tmp_path):
 
 
 def _scenario_files():
-    files = {}
-    d = os.path.join(ROOT, "host_tests", "scenarios")
-    for n in os.listdir(d):
-        if n.endswith(".py"):
-            with open(os.path.join(d, n)) as f:
-                files["/lib/scenarios/" + n] = f.read()
-    return files
+    return mpvm.scenario_files()

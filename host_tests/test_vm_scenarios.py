@@ -15,13 +15,7 @@ import mpvm  # noqa: E402
 
 
 def scenario_files():
-    files = {}
-    d = os.path.join(HERE, "scenarios")
-    for n in os.listdir(d):
-        if n.endswith(".py"):
-            with open(os.path.join(d, n)) as f:
-                files["/lib/scenarios/" + n] = f.read()
-    return files
+    return mpvm.scenario_files()
 
 
 def run_in_vm(module):

@@ -92,13 +92,7 @@ _STOP = ("mv = [{'timestamp': '2026-01-01T00:%02d:00Z', 'sampledValue': [{'value
 
 
 def scenario_files() -> dict[str, str]:
-    d = os.path.join(ROOT, "host_tests", "scenarios")
-    out = {}
-    for n in os.listdir(d):
-        if n.endswith(".py"):
-            with open(os.path.join(d, n)) as f:
-                out["/lib/scenarios/" + n] = f.read()
-    return out
+    return mpvm.scenario_files()
 
 
 def _vals(out: str, tag: str) -> list[int]:

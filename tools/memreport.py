@@ -27,7 +27,8 @@ import mpvm  # noqa: E402
 MODULES = ["compat", "timestamp", "rpc", "schema", "timers", "config", "files", "snapshot", "journal",
            "storage", "idtag", "authcache", "authorize", "connector", "boot", "measurands", "txqueue",
            "transaction", "metervalues", "remote", "station", "locallist", "reservation", "trigger",
-           "chargingprofile", "profilestack", "pilotduty", "smartcharge", "ws", "wsconn", "runtime"]
+           "chargingprofile", "profilestack", "pilotduty", "smartcharge", "seclog", "security", "certificates",
+           "jobs", "diagnostics", "fwupdate", "ws", "transport", "tls", "wsconn", "runtime"]
 
 MEASURE = "gc.collect()\nprint('M', gc.mem_alloc())"
 
@@ -43,13 +44,7 @@ from scenarios.vclock import VirtualClock
 from scenarios import %s as sc
 """
 def scenario_files() -> dict[str, str]:
-    d = os.path.join(ROOT, "host_tests", "scenarios")
-    out = {}
-    for n in os.listdir(d):
-        if n.endswith(".py"):
-            with open(os.path.join(d, n)) as f:
-                out["/lib/scenarios/" + n] = f.read()
-    return out
+    return mpvm.scenario_files()
 
 
 def measures(out: str) -> list[int]:

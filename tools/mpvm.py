@@ -38,6 +38,11 @@ def firmware_files() -> dict[str, str]:
     return files
 
 
+def scenario_files() -> dict[str, str]:
+    """host_tests/scenarios (scripted CSMS, virtual clock, scenarios) as VM files."""
+    return _tree(os.path.join(ROOT, "host_tests", "scenarios"), "/lib/scenarios")
+
+
 def mpy_files(build_dir: str) -> dict[str, str]:
     """Compiled modules (tools/build.py output) as VM files, like a device
     that has .mpy files in /lib."""
