@@ -105,14 +105,17 @@ def set_boot_count(n, path=None):
         pass  # a full flash must not stop the station
 
 
-def choose_slot(board):
+def choose_slot(board, data=None):
     """A/B firmware slot for this boot (docs/FIRMWARE_IMAGE.md): a slot's
-    .mpy files shadow the factory ones, so forget what was imported."""
+    .mpy files shadow the factory ones, so forget what was imported.
+    Returns the version it runs (BootNotification firmwareVersion), or None
+    for the factory image."""
     try:
         from evse.fwimage import Slots
 
-        slots = Slots(DATA, board)
+        slots = Slots(data or DATA, board)
         slot, failure = slots.boot_choice()
+        info = slots.info(slot) if slot else None
     except Exception as e:  # noqa: BLE001 - the factory image still runs
         _log("error", "slot choice: " + repr(e))
         return None
@@ -123,7 +126,7 @@ def choose_slot(board):
             if name.split(".")[0] in ("evse", "boards"):
                 del sys.modules[name]
         sys.path.insert(0, slots.dir(slot))
-    return slot
+    return info["version"] if info else None
 
 
 def safe_station(board, cfg, clock):
@@ -251,7 +254,7 @@ def main():
             _log("error", "no valid " + CONFIG + ": run main.provision(url, id, ...)")
             return
         name = board_name()
-        choose_slot(name)
+        version = choose_slot(name)
         from evse.clock import SystemClock
         from evse.storage import FileStorage
 
@@ -262,6 +265,8 @@ def main():
         if cfg.get("ssid"):
             mod.wifi(cfg["ssid"], cfg.get("wifi_key"), country=cfg.get("country"))
         board = mod.make(cfg, energy=FileStorage(DATA).persist("meter"))
+        if version:
+            board.firmware = version  # the slot's image: BootNotification reports it
         board.resync()
         wdt = machine.WDT(timeout=_WDT_MS) if hasattr(machine, "WDT") else None
         asyncio.run(run(mod, board, cfg, SystemClock(), wdt, safe))

@@ -488,3 +488,19 @@ def test_streamed_download_and_install_in_the_vm_heap():
     print(f"\nheap above the imported modules: live max {max(live)} B, during a step at most {max(during)} B "
           f"({len(img)} B image, {bufsize} B buffer)")
     assert max(live) < 16000
+
+
+def test_device_entry_runs_the_trial_slot_and_reports_its_version(tmp_path, monkeypatch):
+    # firmware/main.py: the slot goes first on sys.path (its .mpy shadow the
+    # factory modules) and its version becomes the board's firmwareVersion.
+    import sys
+
+    import main
+    s, _ = boot(tmp_path, board="esp32")
+    install(s, image(version="7.1.0", board="esp32"))
+    assert s.activate_trial("a") is None
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(sys, "modules", dict(sys.modules))
+    assert main.choose_slot("esp32", data=str(tmp_path)) == "7.1.0"
+    assert sys.path[0] == s.dir("a")
+    assert main.choose_slot("esp32", data=str(tmp_path / "factory")) is None  # no slot: the factory image
