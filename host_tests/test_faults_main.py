@@ -200,6 +200,8 @@ class St:
         return 1
     def take_frames(self):
         return []
+    def take_out(self):
+        return []
 
 class Wdt:
     feeds = 0
