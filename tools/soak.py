@@ -292,6 +292,9 @@ def check_flash(data: str) -> list[str]:
     return out
 
 
+_ROUTINE_EVENTS = ("StartupOfTheDevice", "ResetOrReboot")
+
+
 def scan_stderr(path: str) -> list[str]:
     """I8 (and findings): suspicious lines of one simulator life's log."""
     out = []
@@ -299,6 +302,8 @@ def scan_stderr(path: str) -> list[str]:
         with open(path, errors="replace") as f:
             for line in f:
                 low = line.lower()
+                if " security " in low and any(e in line for e in _ROUTINE_EVENTS):
+                    continue  # every start and reset of a soak logs these
                 if "traceback" in low or " error " in low or " security " in low or (
                         "txqueue" in low and ("dropped" in low or "discarded" in low or "lost" in low)):
                     out.append(line.strip())
