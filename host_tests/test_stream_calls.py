@@ -91,6 +91,19 @@ def test_broken_json_after_the_head_is_a_formation_violation(tmp_path):
     assert m[:3] == [4, "u1", "FormationViolation"] and rig.st.authlist.version == 0
 
 
+def test_a_streamed_call_while_rejected_gets_no_answer(tmp_path, monkeypatch):
+    # 4.2: while Rejected no CSMS CALL is answered, on the streamed path too
+    # (both paths share the gate and the handler runner).
+    monkeypatch.setattr(rpc, "STREAM_MIN", 0)
+    rig = Rig(str(tmp_path))
+    rig.cs.boot_plan = ["Rejected"]
+    rig.connect()
+    assert rig.st.registration == "Rejected"
+    rig.st.take_frames()
+    rig.st.receive(json.dumps([2, "u1", "SendLocalList", SLL[0]]), rig.clock.ms())
+    assert rig.st.take_frames() == [] and rig.st.authlist.version == 0
+
+
 def test_big_list_and_schedule_over_the_wire(tmp_path):
     """The real CSMS (`ocpp` validates every frame) sends a full list and a
     1,500-period schedule (a 52 KB frame: the link takes 64 KB messages):

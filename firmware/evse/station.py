@@ -210,21 +210,16 @@ class Station:
         if self.trace is not None:  # tools on the host want the payload
             import json
             self._frame_event("received", "CALL", action, uid, json.loads(text)[3])
-        if self.registration == "Rejected":
-            self._send_error(uid, "GenericError", "not accepted by CSMS")
+        if self._rejected(action):
             return True
         from evse.jsonstream import JsonError
 
-        try:
-            res = self.stream_handlers[action](self, r)
-        except JsonError as e:
-            return self._send_error(uid, "FormationViolation", e.msg) or True
-        except rpc.CallError as e:
-            return self._send_error(uid, e.code, e.description) or True
-        except Exception as e:  # noqa: BLE001 - MemoryError included: the old state stays
-            self.log("error", action + " handler: " + repr(e))
-            return self._send_error(uid, "InternalError", action) or True
-        self._emit(rpc.result_frame(uid, action, res), "sent", "CALLRESULT", action, uid, res)
+        def read(st, reader):
+            try:
+                return self.stream_handlers[action](st, reader)
+            except JsonError as e:
+                raise rpc.CallError("FormationViolation", e.msg) from None
+        self._handle(uid, action, read, r)
         return True
 
     def poll_hw(self):
@@ -364,10 +359,7 @@ class Station:
     # ---- receiving ---------------------------------------------------
     def _on_call(self, uid, action, payload, now):
         self._frame_event("received", "CALL", action, uid, payload)
-        if self.registration == "Rejected":
-            # OCPP 1.6 4.2: while Rejected the station SHALL NOT respond to
-            # any CSMS-initiated message: dropped (logged), no CALLERROR.
-            self.log("warn", "Rejected by the CSMS: " + str(action) + " dropped unanswered")
+        if self._rejected(action):
             return None
         fn = self.handlers.get(action)
         if fn is None:
@@ -381,11 +373,25 @@ class Station:
         if cid is not None and cid < 0:
             # OCPP 1.6 section 6: connectorId >= 0 (the JSON schemas omit it).
             return self._send_error(uid, "PropertyConstraintViolation", "connectorId: negative")
+        self._handle(uid, action, fn, payload)
+
+    def _rejected(self, action):
+        # OCPP 1.6 4.2: while Rejected the station SHALL NOT respond to any
+        # CSMS-initiated message: dropped (logged), no CALLERROR.
+        if self.registration != "Rejected":
+            return False
+        self.log("warn", "Rejected by the CSMS: " + str(action) + " dropped unanswered")
+        return True
+
+    def _handle(self, uid, action, fn, arg):
+        """Run a CSMS CALL's handler: its CALLRESULT, or the CALLERROR of
+        what it raised (a bug or a MemoryError must not take the station
+        down; handlers change state only once they cannot fail)."""
         try:
-            res = fn(self, payload)
+            res = fn(self, arg)
         except rpc.CallError as e:
             return self._send_error(uid, e.code, e.description)
-        except Exception as e:  # a bug must not take the station down
+        except Exception as e:
             self.log("error", action + " handler: " + repr(e))
             return self._send_error(uid, "InternalError", action)
         self._emit(rpc.result_frame(uid, action, res), "sent", "CALLRESULT", action, uid, res)
