@@ -184,6 +184,7 @@ class Clock:
 
 class St:
     link = None
+    jobs = []
     reboot = None
     clock = Clock()
     config = None

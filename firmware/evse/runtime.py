@@ -64,6 +64,7 @@ class Runtime:
         self._stop = False
         self.beat = station.clock.ms()  # tick of the last timer round that completed
         self.faults = 0  # exceptions the runtime's tasks survived
+        self._jobs = []  # tasks running the core's jobs
 
     def alive(self, now, max_ms):
         """True while the timer loop has completed a round in the last max_ms
@@ -108,7 +109,6 @@ class Runtime:
     async def run(self):
         """Run until the station asks for a reboot; returns its kind."""
         timer = asyncio.create_task(self._timer_loop())
-        jobs = asyncio.create_task(self._run_jobs())  # noqa: F841 - ends with _stop
         try:
             while self.st.reboot is None and not self._stop:
                 try:
@@ -120,6 +120,8 @@ class Runtime:
         finally:
             self._stop = True
             timer.cancel()
+            for job in self._jobs:
+                job.cancel()
         return self.st.reboot
 
     def stop(self):
@@ -213,25 +215,20 @@ class Runtime:
             pass
         self._wake.clear()
 
-    async def _run_jobs(self):
-        """Run the core's queued jobs (evse/jobs.py) as tasks; cancel them when run() ends."""
+    def _start_jobs(self):
+        """Start the core's queued jobs (evse/jobs.py) as tasks. Jobs are
+        queued while the core handles an input, and every input ends in a
+        timer round (flush pokes it), so no polling is needed."""
         from evse import jobs
-        st, tasks = self.st, []
+        st = self.st
 
         async def one(job):
             await jobs.run(st, job)
-            self.poke()  # the tick sends what the job's outcome queued
+            self.poke()  # the next round sends what the job's outcome queued
 
-        try:
-            while not self._stop:
-                while st.jobs:
-                    tasks.append(asyncio.create_task(one(st.jobs.pop(0))))
-                tasks = [t for t in tasks if not t.done()]
-                # A job waits at most this long to start (a fleet of cores runs one loop each).
-                await asyncio.sleep(0.1 if tasks else 0.5)
-        finally:
-            for t in tasks:
-                t.cancel()
+        self._jobs = [t for t in self._jobs if not t.done()]
+        while st.jobs:
+            self._jobs.append(asyncio.create_task(one(st.jobs.pop(0))))
 
     async def _timer_loop(self):
         while not self._stop:
@@ -247,6 +244,8 @@ class Runtime:
     async def _timer_round(self):
         st = self.st
         st.tick(st.clock.ms())
+        if st.jobs:
+            self._start_jobs()
         await self.flush()
         if self.conn is not None and (st.reboot is not None or self.link_changed()):
             await self.conn.close()  # ends the reader: run() returns or reconnects
