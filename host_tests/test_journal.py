@@ -799,3 +799,18 @@ def test_snapshot_save_in_pieces_loads_like_save(tmp_path):
     with open(b.path, "ab") as f:
         f.write(b" ")  # the CRC covers what the pieces wrote
     assert Snapshot(b.path).load("dflt") == "dflt"
+
+
+@pytest.mark.skipif(not _node_ok(), reason="node or the MicroPython VM is not installed")
+def test_snapshot_save_in_pieces_in_micropython_vm():
+    # nonlocal, bytes %-formatting and seek-then-overwrite, as MicroPython has them.
+    import mpvm
+    out = mpvm.run("""
+from evse.snapshot import Snapshot
+from evse.jsonout import dump
+obj = {"v": 1, "list": [["A" * 20, "Accepted", 1893456000, None]] * 30}
+Snapshot("/p.json").save_pieces(lambda w: dump(obj, w))
+Snapshot("/s.json").save(obj)
+print(Snapshot("/p.json").load("bad") == obj == Snapshot("/s.json").load("bad"))
+""")
+    assert out.split() == ["True"]
