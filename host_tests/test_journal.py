@@ -814,3 +814,14 @@ Snapshot("/s.json").save(obj)
 print(Snapshot("/p.json").load("bad") == obj == Snapshot("/s.json").load("bad"))
 """)
     assert out.split() == ["True"]
+
+
+def test_a_second_count_only_open_does_not_replay(tmp_path, monkeypatch):
+    # FileStorage.journal opens a journal to check the file system, then its
+    # owner (TxQueue) opens it again: the boot replays the log once.
+    from evse.storage import FileStorage
+    j = FileStorage(str(tmp_path)).journal("q")
+    s = j.append(1, b"x")
+    replays = []
+    monkeypatch.setattr(Journal, "_replay", lambda *a: replays.append(a) or (0, 0, True))
+    assert j.open(False) == 1 and replays == [] and j.read(s) == b"x"

@@ -121,7 +121,11 @@ class Journal:
         """Replay the log (cutting it at the first bad record) and return the
         live records in order (or, with records=False, just their count, so
         the payloads need not all sit in RAM at boot: iterate live() instead).
-        Never raises on bad content; sets self.error."""
+        Never raises on bad content; sets self.error. Once replayed, the
+        index is the disk's: open(False) again costs nothing (the storage
+        adapter opens a journal to check the file system, then its owner)."""
+        if self._opened and not records:
+            return self.count
         ensure_dir(self.dir)
         self._reset()
         self.error = None
