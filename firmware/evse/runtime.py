@@ -59,7 +59,11 @@ class Runtime:
         self._version = None  # link.version of the open connection
         self.log = log or station.log
         self.conn = None
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # the timer loop: an input moved a deadline
+        # The reconnect backoff has its own event: every timer round pokes
+        # _wake (a hardware board polls every 50 ms), so waiting on that one
+        # reconnected at the board's poll rate instead of backing off.
+        self._retry = asyncio.Event()
         self._backoff = Backoff(base_ms=backoff_ms[0], max_ms=backoff_ms[1])
         self._stop = False
         self.beat = station.clock.ms()  # tick of the last timer round that completed
@@ -116,7 +120,7 @@ class Runtime:
                 except Exception as e:  # noqa: BLE001 - the runtime never dies
                     self.fault("session", e, close=False)
                 if self.st.reboot is None and not self._stop and not self.link_changed():
-                    await self._sleep_ms(self._backoff.next_ms())
+                    await self._backoff_wait(self._backoff.next_ms())
         finally:
             self._stop = True
             timer.cancel()
@@ -127,6 +131,7 @@ class Runtime:
     def stop(self):
         self._stop = True
         self.poke()
+        self._retry.set()
         if self.conn is not None:
             asyncio.create_task(self.conn.close())
 
@@ -208,6 +213,15 @@ class Runtime:
             except Exception as e2:  # noqa: BLE001 - cannot even answer: start over
                 self.fault("receive", e2)
 
+    async def _backoff_wait(self, ms):
+        """Sleep before the next connect; only a stop or a reboot the core
+        asked for (e.g. a firmware install done offline) ends it early."""
+        self._retry.clear()
+        try:
+            await asyncio.wait_for(self._retry.wait(), ms / 1000)
+        except asyncio.TimeoutError:
+            pass
+
     async def _sleep_ms(self, ms):
         try:
             await asyncio.wait_for(self._wake.wait(), ms / 1000)
@@ -249,6 +263,8 @@ class Runtime:
         await self.flush()
         if self.conn is not None and (st.reboot is not None or self.link_changed()):
             await self.conn.close()  # ends the reader: run() returns or reconnects
+        elif self.conn is None and st.reboot is not None:
+            self._retry.set()  # offline: end the backoff wait, run() returns
         self._wake.clear()
         self.beat = st.clock.ms()
         ms = st.next_ms(self.beat)
