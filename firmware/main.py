@@ -204,6 +204,7 @@ async def run(mod, board, cfg, clock, wdt=None, safe=False, cores=None):
     """Run station cores until a Hard reset is asked for (any reset in safe
     mode restarts into a normal boot); returns the reset kind."""
     import asyncio
+    import gc
 
     from evse.runtime import Runtime
 
@@ -222,8 +223,12 @@ async def run(mod, board, cfg, clock, wdt=None, safe=False, cores=None):
                 st.security_event("StartupOfTheDevice", "safe mode" if safe else None)
                 started = True
             cores[0] = Runtime(st)
+            st = None  # the runtime holds the core; nothing else may (see below)
             kind = await cores[0].run()  # reads st.link before every connect
+            # A Soft reset must not hold two cores at once: the old one is
+            # garbage before the next is built.
             cores[0] = None
+            gc.collect()
             _log("info", "reset " + str(kind))
             if kind == "Hard" or safe:
                 return kind

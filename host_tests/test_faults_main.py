@@ -274,3 +274,50 @@ def test_fault_paths_under_micropython_asyncio():
     assert faults == 2 and ticking and "MemoryError" in log[0] and fed
     assert res["recv"] == "hello"
     assert res["dead"] == [None, "MemoryError('frame',)", True]
+
+
+def test_soft_reset_frees_the_old_core_before_building_the_new(tmp_path, monkeypatch):
+    """Issue 18: main.run kept the old station while it built the new one, so
+    a Soft reset needed two cores' heap at once. When the next core is built
+    the old one must be garbage (nothing references it)."""
+    import gc
+    import threading
+    import weakref
+
+    monkeypatch.setattr(main, "DATA", str(tmp_path))
+    csms = CsmsThread(tags={"AA": "Accepted"}, heartbeat=30)
+    hw = Hw()
+    board = hw.board()
+    cfg = {"url": csms.url, "id": "SOFT1"}
+    old, alive_at_build = [], []
+    built = main.make_station
+
+    def make_station(board, cfg, clock):
+        gc.collect()
+        alive_at_build.append([r() is not None for r in old])
+        st = built(board, cfg, clock)
+        old.append(weakref.ref(st))
+        return st
+
+    monkeypatch.setattr(main, "make_station", make_station)
+    out = {}
+    loop = asyncio.new_event_loop()
+
+    def runner():
+        out["kind"] = loop.run_until_complete(main.run(None, board, cfg, SystemClock()))
+
+    th = threading.Thread(target=runner, daemon=True)
+    th.start()
+    try:
+        csms.wait_call("BootNotification", cp_id="SOFT1", timeout=5)
+        assert csms.call("SOFT1", call.Reset(type="Soft")).status == "Accepted"
+        wait_for(lambda: len(alive_at_build) == 2, 10, "second core built")
+        csms.wait_call("BootNotification", n=2, cp_id="SOFT1", timeout=10)  # the new core is online
+        csms.wait_call("StatusNotification", n=4, cp_id="SOFT1", timeout=10)
+        assert csms.call("SOFT1", call.Reset(type="Hard")).status == "Accepted"
+        th.join(10)
+        assert out["kind"] == "Hard"
+    finally:
+        csms.stop()
+        wait_for(lambda: not th.is_alive(), 5, "runner ended")
+    assert alive_at_build == [[], [False]]

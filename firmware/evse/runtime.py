@@ -126,6 +126,10 @@ class Runtime:
             timer.cancel()
             for job in self._jobs:
                 job.cancel()
+            # Let the cancelled tasks end: until they do they hold the core
+            # (a Soft reset builds the next one right after).
+            await asyncio.gather(timer, *self._jobs, return_exceptions=True)
+            self._jobs = []
         return self.st.reboot
 
     def stop(self):
