@@ -222,3 +222,25 @@ def test_journal_memoryerror_at_transaction_start_stays_safe(tmp_path):
     r.cmd("plug")
     r.run(2000)
     assert r.status() == "Charging" and r.board.ports[0].relay and r.actions().count("StartTransaction") == 1
+
+
+@pytest.mark.parametrize("site", ["journal", "reading"])
+def test_stop_card_memoryerror_still_stops(csms, station, site):
+    """Issue 18: a MemoryError in the stop card's handler left the
+    transaction running (relay closed, energy flowing, the card ignored).
+    The relay opens before any bookkeeping, and the card event is retried."""
+    from evse import transaction
+    st = station.station
+    assert csms.call("CP1", call.ChangeConfiguration(key="StopTxnSampledData",
+                                                     value="Energy.Active.Import.Register")).status == "Accepted"
+    charging(station, csms)
+    obj, name = (st.txq, "stop") if site == "journal" else (transaction, "_reading")
+    with Inject(obj, name) as f:
+        station.command("card", "AA")
+        wait_for(lambda: f.hits == 1, 5, "fault hit")
+        wait_for(lambda: not station.board.ports[0].relay, 5, "relay open")
+    stop = csms.wait_call("StopTransaction", timeout=10)[0]
+    assert stop["reason"] == "Local" and stop["idTag"] == "AA"
+    ends = [v for mv in stop.get("transactionData", []) for v in mv["sampledValue"]
+            if v.get("context") == "Transaction.End"]
+    assert len(ends) == 1 and st.connectors[1].tx is None

@@ -11,6 +11,8 @@ Feature modules (boot, later transactions, smart charging...) register
   on_timer[name]        fn(station, now)                           (timers)
 `station.now` is the tick of the input being handled; wall time is clock.unix().
 """
+import gc
+
 from evse import rpc, schema, timestamp
 from evse.compat import const
 from evse.config import Config
@@ -231,7 +233,10 @@ class Station:
                 return
             for ev in events:
                 fn = self.on_hw.get(ev[0])
-                if fn is not None:
+                if fn is not None and isinstance(self._run(fn, ev), MemoryError):
+                    # A board event comes once (a card swipe, a fault): a
+                    # transient MemoryError must not lose it. Collect, once more.
+                    gc.collect()
                     self._run(fn, ev)
 
     def tick(self, now):
@@ -423,11 +428,17 @@ class Station:
             self._run(fn, now)
 
     def _run(self, fn, *args):
-        """Call a feature hook; a bug in one is logged, never fatal."""
+        """Call a feature hook; a bug in one is logged, never fatal. Returns
+        the exception it raised, or None."""
         try:
             fn(self, *args)
         except Exception as e:
-            self.log("error", "hook %s: %r" % (getattr(fn, "__name__", "?"), e))
+            try:
+                self.log("error", "hook %s: %r" % (getattr(fn, "__name__", "?"), e))
+            except Exception:  # noqa: BLE001 - out of memory even for the log line
+                pass
+            return e
+        return None
 
     def add_answer_hook(self, fn):
         """fn(station, now) after any CALL of ours is answered (e.g. heartbeat reset)."""

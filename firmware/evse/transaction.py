@@ -30,6 +30,7 @@ class Transaction:
         self.last_time = start
         self.invalid = False  # not authorized by the CSMS (or never registered by it)
         self.data = None  # TxData for StopTransaction.transactionData
+        self.end = None  # its Transaction.End value, once a stop began
 
     def record(self):
         return [self.local, self.tx_id, self.id_tag, self.parent, self.meter_start,
@@ -205,12 +206,20 @@ def stop(st, c, reason, id_tag=None):
     tx = c.tx
     if tx is None:
         return
+    # Safe first: the relay opens and the PWM stops before any bookkeeping
+    # that may run out of memory. Nothing below changes the transaction
+    # until the StopTransaction is journalled, so a failed stop can be run
+    # again (a board event is, Station.poll_hw).
+    st.board.set_relay(c.id, False)
+    st.board.set_pilot(c.id, 0)
     reading = _reading(st, c.id)
-    tx.data.add(_tx_value(st, "Transaction.End", reading))
+    if tx.end is None:
+        tx.end = _tx_value(st, "Transaction.End", reading)
+        tx.data.add(tx.end)
+    _queue_stop(st, tx, reason, reading[0], st.clock.unix(), id_tag)
     tx.last_meter = reading[0]
     c.tx = None
     c.finishing = c.plugged
-    _queue_stop(st, tx, reason, reading[0], st.clock.unix(), id_tag)
     save(st)
     for fn in st.on_tx:
         fn(st, c, False)
