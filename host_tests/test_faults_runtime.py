@@ -86,6 +86,8 @@ def test_reader_fault_reconnects(csms, station, exc):
         wait_for(lambda: f.hits == 1, 5, "fault hit")  # the next heartbeat answer
     new_link(station, old)
     assert isinstance(old.error, type(exc) if isinstance(exc, BaseException) else exc)
+    name = (type(exc) if isinstance(exc, BaseException) else exc).__name__
+    assert any(e.startswith("reader: " + name) for e in errors(station))  # logged, not silent
     r = csms.call("CP1", call.GetLocalListVersion())
     assert r.list_version == 0
 

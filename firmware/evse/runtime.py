@@ -199,6 +199,8 @@ class Runtime:
                     break
         finally:
             conn, self.conn = self.conn, None
+            if conn.error is not None:  # the reader died of it (MemoryError mid-frame)
+                self.fault("reader", conn.error, close=False)
             try:
                 st.disconnected(st.clock.ms())
                 st.take_frames()
