@@ -246,3 +246,20 @@ def test_stop_card_memoryerror_still_stops(csms, station, site):
     ends = [v for mv in stop.get("transactionData", []) for v in mv["sampledValue"]
             if v.get("context") == "Transaction.End"]
     assert len(ends) == 1 and st.connectors[1].tx is None
+
+
+def test_authorize_answer_lost_to_memoryerror_asks_again(csms, station):
+    """Issue 18: a MemoryError while the Authorize was in flight (the reader
+    died on its answer, the link dropped) refused the card as Invalid by the
+    offline rules. A transient fault must not cost the user the swipe: the
+    station asks again once the link is back, within ConnectionTimeOut."""
+    old = station.runtime.conn
+    with Inject(WsClient, "receive_data", when=lambda self, data: b"idTagInfo" in bytes(data)) as f:
+        station.command("card", "AA")
+        wait_for(lambda: f.hits == 1, 5, "fault hit")
+    new_link(station, old)
+    csms.wait_call("Authorize", n=2, timeout=10)
+    station.command("plug")
+    start = csms.wait_call("StartTransaction", timeout=10)[0]
+    assert start["idTag"] == "AA"
+    assert not any("not authorized" in t for _, t in station.logs)

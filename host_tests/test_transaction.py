@@ -472,3 +472,34 @@ def test_power_cut_during_recovery_sends_one_power_loss_stop(tmp_path):
     r.connect()
     r.run(5000)
     assert [s["reason"] for s in r.sent("StopTransaction")] == ["PowerLoss"]
+
+
+def test_unanswered_authorize_is_asked_again_then_offline_rules_at_connection_timeout(rig):
+    """Issue 18: the link drops with the card's Authorize in flight. The card
+    is not refused at once by the offline rules: it is asked again when the
+    link is back; a CSMS not reached within ConnectionTimeOut lets the
+    offline rules decide (here: an unknown card, refused)."""
+    rig.cs.pump = lambda: None  # the CSMS does not answer: the Authorize stays in flight
+    rig.cmd("card", "AA")
+    assert "Authorize" in [f[2] for f in rig.swallow()]
+    rig.disconnect()
+    assert not any("not authorized" in t for _, t in rig.logs)
+    del rig.cs.pump  # the scripted CSMS answers again
+    rig.connect()
+    rig.cs.pump()
+    assert rig.sent("Authorize")[-1] == {"idTag": "AA"}
+    rig.cmd("plug")
+    assert rig.sent("StartTransaction")[0]["idTag"] == "AA"
+
+
+def test_unanswered_authorize_offline_past_connection_timeout_is_refused(rig):
+    rig.cs.pump = lambda: None
+    rig.cmd("card", "ZZ")  # unknown everywhere, AllowOfflineTxForUnknownId false
+    rig.swallow()
+    rig.disconnect()
+    assert not any("not authorized" in t for _, t in rig.logs)
+    rig.st.tick(rig.clock.ms())
+    rig.clock.advance(61 * 1000)  # ConnectionTimeOut 60 s
+    rig.st.tick(rig.clock.ms())
+    assert any("ZZ not authorized" in t for _, t in rig.logs)
+    assert rig.st.queued("Authorize") is None and rig.status() == "Available"

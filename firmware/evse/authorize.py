@@ -5,6 +5,11 @@ CSMS. `LocalPreAuthorize` lets a locally valid tag start without waiting
 for the CSMS; offline, `LocalAuthorizeOffline` and
 `AllowOfflineTxForUnknownId` decide. The outcome is delivered to
 `st.on_authorized(st, cid, id_tag, info, purpose)` (transaction.py).
+
+An Authorize that got no answer (the link dropped or the answer was lost to
+a MemoryError) is asked again when the link is back, until ConnectionTimeOut
+after the swipe; only then, or when the offline rules accept the card, do
+the offline rules decide: a transient fault must not cost the user the swipe.
 """
 from evse.authcache import AuthCache
 from evse.idtag import fold
@@ -16,6 +21,8 @@ def install(st):
     st.cache = AuthCache(capacity=_CACHE_CAPACITY, persist=st.storage.persist("authcache"))
     st.on_result["Authorize"] = _authorize_result
     st.on_fail["Authorize"] = _authorize_failed
+    for c in st.connectors[1:]:
+        st.on_timer["aw%d" % c.id] = _wait_over
 
 
 def lookup(st, id_tag):
@@ -74,7 +81,7 @@ def authorize(st, cid, id_tag, purpose):
         # Invalid unasked. The same card again (a double swipe) is one ask.
         key = (cid, fold(id_tag), purpose)
         if not _asking(st, key):
-            st.send("Authorize", {"idTag": id_tag}, ctx=(cid, id_tag, purpose))
+            st.send("Authorize", {"idTag": id_tag}, ctx=(cid, id_tag, purpose, None))
         return None
     return _decide(st, cid, id_tag, offline_info(st, local), purpose)
 
@@ -104,20 +111,52 @@ def _decide(st, cid, id_tag, info, purpose):
 
 
 def _authorize_result(st, payload, ctx):
-    cid, id_tag, purpose = ctx
+    cid, id_tag, purpose = ctx[0], ctx[1], ctx[2]
+    if ctx[3] is not None:
+        st.timers.cancel("aw%d" % cid)
     info = payload["idTagInfo"]
     remember(st, id_tag, info)
     _decide(st, cid, id_tag, info, purpose)
 
 
 def _authorize_failed(st, ctx, reason):
-    cid, id_tag, purpose = ctx
+    cid, id_tag, purpose = ctx[0], ctx[1], ctx[2]
     if reason in ("link lost", "timeout"):
-        # No answer: the CSMS cannot be asked, the offline rules apply (3.5.4).
+        # No answer: the CSMS cannot be asked, the offline rules apply (3.5.4)
+        # unless they would refuse a card we may still ask about.
         info = offline_info(st, lookup(st, id_tag))
+        if info["status"] != "Accepted" and _ask_again(st, ctx):
+            return
+        if ctx[3] is not None:
+            st.timers.cancel("aw%d" % cid)
     else:
         # 3.5.4: offline rules only when offline. A CALLERROR or an invalid
         # answer from a CSMS that is there means: not authorized.
         st.log("warn", "Authorize of %s failed (%s): not authorized" % (id_tag, reason))
         info = {"status": "Invalid"}
     _decide(st, cid, id_tag, info, purpose)
+
+
+def _ask_again(st, ctx):
+    """Queue the Authorize again (it leaves once the link is back); False
+    when ConnectionTimeOut since the first failure has passed."""
+    cid, id_tag, purpose, again = ctx
+    name = "aw%d" % cid
+    if again is None:  # the first failure: the wait starts now
+        st.timers.start(name, st.now, 1000 * st.config.get("ConnectionTimeOut"))
+    elif not st.timers.active(name):
+        return False
+    st.log("info", "Authorize of %s got no answer: asking again" % id_tag)
+    st.send("Authorize", {"idTag": id_tag}, ctx=(cid, id_tag, purpose, True))
+    return True
+
+
+def _wait_over(st, now):
+    """ConnectionTimeOut passed and the CSMS was not reached: the offline
+    rules decide a card still waiting in the outbox (one in flight is
+    decided by its answer or failure)."""
+    for item in list(st.outbox):
+        ctx = item[2]
+        if item[0] == "Authorize" and ctx[3] and not st.timers.active("aw%d" % ctx[0]):
+            st.outbox.remove(item)
+            _decide(st, ctx[0], ctx[1], offline_info(st, lookup(st, ctx[1])), ctx[2])
