@@ -74,7 +74,12 @@ def test_install_order_does_not_matter(tmp_path):
     def transcript(features, sub):
         r = session(FeatureRig(str(tmp_path / sub), features, tags={"AA": "Accepted"}))
         r.call("GetConfiguration", {})
-        out = []
+        # The transaction queue's own warnings (kept by TxQueue at install)
+        # reach the log GetDiagnostics uploads, whatever the order.
+        r.st.txq.log("warn", "txqueue full: oldest MeterValues dropped")
+        diag = [line.split(" ", 1)[1] for line in r.st.diag.log.lines(None, None)]
+        assert "warn txqueue full: oldest MeterValues dropped\n" in diag, features
+        out = [diag]
         for e in r.transcript:
             m = e["msg"]
             if m[0] == 3 and isinstance(m[2], dict) and "configurationKey" in m[2]:

@@ -132,16 +132,7 @@ def _up():
 
 def install(st):
     d = st.diag = DiagState(st)
-    inner = st.log
-
-    def log(level, text):
-        inner(level, text)
-        try:
-            d.log.add(level, text)
-        except Exception:  # noqa: BLE001 - logging never fails the caller
-            pass
-
-    st.log = log
+    st.add_log_sink(d.log.add)
     st.handlers["GetDiagnostics"] = lambda st, p: _up().get_diagnostics(st, p)
     st.handlers["GetLog"] = lambda st, p: _up().get_log(st, p)
     st.on_timer["diag"] = _timer

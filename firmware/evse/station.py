@@ -44,7 +44,7 @@ class Station:
         self.board = board
         self.clock = clock
         self.storage = storage
-        self.log = log or _noop  # log(level, text)
+        self._sinks = (log or _noop,)  # log(level, text) lines go to each (add_log_sink)
         self.trace = trace  # trace(event_dict): every frame in and out, for tools
         self.config = Config(persist=storage.persist("config"), overrides=board.config_overrides())
         self.rpc = rpc.Rpc(call_timeout_ms)
@@ -439,6 +439,22 @@ class Station:
                 pass
             return e
         return None
+
+    def log(self, level, text):
+        """One log line to every sink: the station's own, then those features
+        added (the diagnostics file). A method, so whoever kept `st.log`
+        reaches sinks added later: install order does not matter."""
+        sinks = self._sinks
+        sinks[0](level, text)
+        for fn in sinks[1:]:
+            try:
+                fn(level, text)
+            except Exception:  # noqa: BLE001 - logging never fails the caller
+                pass
+
+    def add_log_sink(self, fn):
+        """fn(level, text) for every log line from now on."""
+        self._sinks = self._sinks + (fn,)
 
     def add_answer_hook(self, fn):
         """fn(station, now) after any CALL of ours is answered (e.g. heartbeat reset)."""
