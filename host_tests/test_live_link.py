@@ -63,7 +63,7 @@ def test_security_profile_is_only_raised_and_only_with_its_material(tmp_path):
 
 
 def test_wss_without_a_trust_anchor_refuses_and_says_why(tmp_path):
-    # Security WP 2.3 / NOTES.md: MicroPython's default TLS wrapper does not
+    # Security WP 2.3: MicroPython's default TLS wrapper does not
     # verify. wss:// without an installed CSMS root never connects.
     from boards.sim.board import SimBoard
     from evse.clock import SystemClock

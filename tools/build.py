@@ -12,6 +12,7 @@ Prints each module's .mpy size and the total.
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import re
 import shutil
@@ -77,6 +78,32 @@ def _board_deps(board: str) -> list[str]:
     return [board] + [d for d in deps if d != board]
 
 
+def strip_docstrings(src: str) -> str:
+    """`src` without its docstrings. The project's rule (docs/ARCHITECTURE.md):
+    docstrings document the code and cost a device nothing, because every
+    device build is compiled (frozen or mpy-cross, which keep no docstring)
+    except CircuitPython's, which runs sources: those are written through
+    here. A body that was only a docstring becomes `pass`."""
+    lines = src.splitlines(keepends=True)
+    cut: list[tuple[int, int, str | None]] = []  # (first line, last line, replacement)
+    for node in ast.walk(ast.parse(src)):
+        if not isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        body = node.body
+        first = body[0] if body else None
+        if not (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)):
+            continue
+        start, end = first.lineno - 1, (first.end_lineno or first.lineno) - 1
+        if lines[start][:first.col_offset].strip() or lines[end][first.end_col_offset or 0:].strip():
+            continue  # shares a line with other code: left as it is
+        pad = lines[start][:first.col_offset]
+        cut.append((start, end, pad + "pass\n" if len(body) == 1 else None))
+    for start, end, repl in sorted(cut, reverse=True):
+        lines[start:end + 1] = [repl] if repl else []
+    return "".join(lines)
+
+
 def circuitpython_tree(board: str, out_dir: str) -> list[str]:
     """Write the CIRCUITPY tree for `board` into out_dir; the files written
     (relative). Source files only, never the host fakes."""
@@ -94,7 +121,8 @@ def circuitpython_tree(board: str, out_dir: str) -> list[str]:
             dst = "lib/" + rel
         files.append(dst)
         os.makedirs(os.path.dirname(os.path.join(out_dir, dst)) or out_dir, exist_ok=True)
-        shutil.copyfile(src, os.path.join(out_dir, dst))
+        with open(src) as f_in, open(os.path.join(out_dir, dst), "w") as f_out:
+            f_out.write(strip_docstrings(f_in.read()))
     with open(os.path.join(out_dir, "board.txt"), "w") as f:
         f.write(board + "\n")
     with open(os.path.join(out_dir, "requirements-circup.txt"), "w") as f:

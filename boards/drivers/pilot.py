@@ -11,7 +11,7 @@ A divider with offset maps -12..+12 V onto the ADC; two raw readings, at
 
 Sensing: a burst of ADC reads spread over one PWM period; the highest is
 the high level (the EV state), the lowest the low level (the EV diode).
-States (high level, +/-1 V as in docs NOTES): A 12, B 9, C 6, D 3, E 0,
+States (high level, +/-1 V, IEC 61851-1): A 12, B 9, C 6, D 3, E 0,
 F -12 V; a level in none of the bands is "?". A state counts once it was
 read on `debounce` bursts in a row.
 

@@ -31,7 +31,7 @@ PILOT_CAL = (4000, 60000)
 # Configuration defaults (OCPP 1.6 section 9.4). A big SetChargingProfile is
 # read in place, period by period (smartcharge._set_stream), but its frame is
 # still received whole, and the ESP32 has about 100 KB of heap with Wi-Fi and
-# a TLS session (docs NOTES, "Memory figures"): 86400 periods, the certified
+# a TLS session: 86400 periods, the certified
 # reference value, is megabytes of JSON. 192 periods (two days in quarter
 # hours) keep the frame near 6.4 KB and an installed profile at 1.8 KB
 # (docs/PERFORMANCE.md).

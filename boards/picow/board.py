@@ -26,8 +26,7 @@ QUIRKS = {"serial_prefix": "PICOW-"}
 # pass pilot_cal= for each board.
 
 # Configuration defaults (OCPP 1.6 section 9.4). The Pico W has more heap
-# than the ESP32 (about 150-190 KB, minus 20-40 KB for the TLS session;
-# docs NOTES, "Memory figures"), so a day of quarter hours (96 periods,
+# than the ESP32 (about 150-190 KB, minus 20-40 KB for the TLS session), so a day of quarter hours (96 periods,
 # about 5 KB of JSON) fits where the certified 86400 would not. Profiles
 # and stack levels stay at the certificate's 3 and 3.
 OVERRIDES = {

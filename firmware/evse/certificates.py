@@ -29,9 +29,6 @@
 # used for profile 3. Its key pair is made in certops.py (EC P-256); the key
 # is kept in the "pending" slot until CertificateSigned brings the matching
 # certificate. Private keys are never logged, traced or shown.
-#
-# (Comments, not a docstring: compiled from source on the device, a
-# docstring stays in RAM.)
 from evse import security
 
 CS_ROOT = "CentralSystemRootCertificate"

@@ -4,9 +4,6 @@
 # ExtendedTriggerMessage SignChargePointCertificate -> SignCertificate (an EC
 # P-256 key and a CSR, CN = serial number, O = CpoName), CertificateSigned
 # (chain validated against the CSMS roots, the station's clock and our CN).
-#
-# (Comments, not a docstring: compiled from source on the device, a
-# docstring stays in RAM.)
 from evse import security
 
 # The type names (also in certificates.py, which imports this module lazily).

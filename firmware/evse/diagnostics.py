@@ -10,9 +10,6 @@
 #
 # GetDiagnostics and GetLog, the uploads, are evse/logupload.py, imported
 # when such a request comes or runs (heap).
-#
-# (Comments, not a docstring: compiled from source on the device, a
-# docstring stays in RAM.)
 import os
 
 from evse import timestamp

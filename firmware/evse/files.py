@@ -1,7 +1,7 @@
 """File-system helpers over the `os` subset every port has (open, rename,
 remove, stat, listdir, mkdir). On littlefs (ESP32, rp2) `os.rename` over an
 existing file is atomic and data is committed by close(); a power cut while a
-file is open leaves its last committed state (NOTES.md, Filesystem)."""
+file is open leaves its last committed state."""
 import os
 
 from evse.compat import const

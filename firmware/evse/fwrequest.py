@@ -2,9 +2,6 @@
 and imports this module only when a request comes or runs)."""
 # The request's phases, AQ-4, retries and the second request: see
 # fwupdate.py and docs/FIRMWARE_UPDATE.md. State: st.fwupdate (FwState).
-#
-# (Comments, not a docstring: compiled from source on the device, a
-# docstring stays in RAM.)
 from evse import timestamp
 from evse.compat import const, ticks_diff
 from evse.jobs import Cancelled, Job

@@ -20,14 +20,9 @@ SignedUpdateFirmware (Security Whitepaper ed.3, 2.4), over A/B slots."""
 # SignedUpdateFirmware cancels it and answers AcceptedCanceled, unless the
 # install has begun (Rejected); a plain UpdateFirmware replaces it the same way.
 #
-# (Comments, not a docstring: compiled from source on the device, a
-# docstring stays in RAM.)
 # This module is what every boot imports: the state, the hooks and the
 # trigger. The request's life is evse/fwrequest.py, imported when a request
 # comes or runs (heap: it is most of the code).
-#
-# (Comments, not a docstring: compiled from source on the device, a
-# docstring stays in RAM.)
 
 PROFILE = "FirmwareManagement"  # GetDiagnostics is diagnostics.py's (in FEATURES with this one)
 

@@ -1,7 +1,7 @@
 """A bounded append-only journal of CRC'd, sequence-numbered records.
 
 Every record carries a CRC32: FAT and host file systems can keep torn
-writes, littlefs commits only on close() (NOTES.md, Filesystem).
+writes, littlefs commits only on flush() or close().
 
 Journal layout: segment files `dir/00000001.log`, ... Each record is
     seq u32 | kind u8 | len u16 | payload (len bytes) | CRC32 u32 of all before

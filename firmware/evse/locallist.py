@@ -1,16 +1,13 @@
 """Local Auth List Management profile (OCPP 1.6 sections 3.5.2, 5.10, 5.15)."""
 # The list itself (versions, limits, atomic persisted updates) is LocalList
 # below. Installing this module sets `st.authlist`, which
-# auth.py consults before the cache, and answers SendLocalList and
+# authorize.py consults before the cache, and answers SendLocalList and
 # GetLocalListVersion.
 #
 # `LocalAuthListEnabled` false: the list is kept but not used; SendLocalList
 # answers NotSupported and GetLocalListVersion -1 (LocalList.get_version explains why).
 # Sizes come from the read-only keys LocalAuthListMaxLength and
 # SendLocalListMaxLength (100 on the reference station, ORS-12/13).
-#
-# (Comments, not a docstring: compiled from source on the device, a
-# docstring stays in RAM.)
 
 import json
 

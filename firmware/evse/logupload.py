@@ -10,9 +10,6 @@ when such a request comes or runs)."""
 # else the diagnostics log's "security" lines (Station.security_event logs them).
 # A new request cancels the running upload (GetLog: AcceptedCanceled).
 # Requests are not persisted: a reboot ends an upload (the CSMS asks again).
-#
-# (Comments, not a docstring: compiled from source on the device, a
-# docstring stays in RAM.)
 from evse import rpc, timestamp
 from evse.compat import const
 from evse.jobs import Cancelled, Job

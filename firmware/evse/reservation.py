@@ -34,9 +34,6 @@
 #   placed leaves the old reservation as it was.
 # - A reservation claimed by an authorized driver who has yet to plug in
 #   (Connector.auth carries its id) no longer holds back a free connector.
-#
-# (Comments, not a docstring: compiled from source on the device, a
-# docstring stays in RAM.)
 from evse import connector, timestamp
 from evse.idtag import fold
 from evse.compat import const
@@ -122,7 +119,7 @@ def _find(st, rid):
 
 # ---- the seam ------------------------------------------------------------------
 def reservation_for(st, c, id_tag, parent):
-    """None, a reservationId, or False (see the module docstring)."""
+    """None, a reservationId, or False (see the comments at the top)."""
     rs = st.resv.items
     if not rs:
         return None

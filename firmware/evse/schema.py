@@ -36,9 +36,6 @@
 #   bigger; it also keeps the 0.1 check exact on double floats).
 # - date-time needs the full RFC 3339 shape with a zone ("Z" or "+hh:mm");
 #   days are 01-31 whatever the month; at most 64 characters.
-#
-# (This is a comment, not a docstring: when the module is compiled from
-# source on the device, docstrings stay in RAM.)
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any

@@ -16,9 +16,6 @@
 # Events the whitepaper marks critical, and the connection-security ones the
 # CSMS needs to see, are queued; InvalidMessages and AttemptedReplayAttacks
 # (peer-triggered, possibly in floods) are only logged.
-#
-# (Comments, not a docstring: compiled from source on the device, a
-# docstring stays in RAM.)
 import json
 
 from evse import timestamp

@@ -27,9 +27,6 @@
 # credentials refused), recorded in the security log (seclog.py) and
 # notified once the CSMS accepted the boot; repeats of one kind while
 # failing are recorded once.
-#
-# (Comments, not a docstring: compiled from source on the device, a
-# docstring stays in RAM.)
 from evse import seclog
 
 _TRIAL_FAILS = 3

@@ -4,12 +4,15 @@ Inputs:  connected(now) / disconnected(now) / receive(text, now) / tick(now)
 Outputs: take_frames() -> text frames to send, next_ms(now) -> when to tick.
 Storage and the clock are injected; the core never opens sockets or sleeps.
 
-Feature modules (boot, later transactions, smart charging...) register
+Feature modules (station.FEATURES) install into the seams declared in
+Station.__init__, among them
   handlers[action]      fn(station, payload) -> response payload  (CSMS CALLs)
   on_result[action]     fn(station, payload, ctx)                  (our CALL answered)
   on_fail[action]       fn(station, ctx, reason)                   (CALLERROR, timeout, link lost)
   on_timer[name]        fn(station, now)                           (timers)
-`station.now` is the tick of the input being handled; wall time is clock.unix().
+  on_hw[kind]           fn(station, event)                         (board events)
+(docs/ARCHITECTURE.md lists them all). `station.now` is the tick of the
+input being handled; wall time is clock.unix().
 """
 import gc
 
@@ -55,7 +58,8 @@ class Station:
         self.on_fail = {}
         self.on_invalid = {}  # action -> fn(station, payload, ctx): a schema-invalid answer, read as far as it goes
         self.on_timer = {}
-        self.outbox = []  # [action, payload, ctx, order] waiting for the link / the rpc slot
+        self.outbox = []  # [action, payload, ctx, order, triggered] waiting for the link / the rpc slot
+        self.triggering = False  # trigger.py: a TriggerMessage target is queueing what was asked for
         self.frames = []  # encoded frames for the transport
         self.online = False
         self.registration = None  # None | "Pending" | "Accepted" | "Rejected"
@@ -274,10 +278,10 @@ class Station:
         return f
 
     # ---- sending -----------------------------------------------------
-    def send(self, action, payload, ctx=None, front=False):
+    def send(self, action, payload, ctx=None, front=False, triggered=False):
         """Queue a CALL to the CSMS; it goes out when the link and slot allow.
-        An item with a 5th field (True) was asked for by the CSMS with
-        TriggerMessage (trigger.py marks it): it may leave while Pending."""
+        A triggered one (asked for with TriggerMessage: `triggered`, or sent
+        while trigger.py runs a target) may leave while the boot is Pending."""
         if len(self.outbox) >= _OUTBOX_MAX:
             # 4.9: a full outbox drops the oldest message but never a status
             # (statuses are coalesced per connector: they cannot fill it).
@@ -287,7 +291,7 @@ class Station:
             self.log("warn", "outbox full, dropped " + self.outbox[i][0])
             self.outbox.pop(i)
         # The 4th field orders it after transaction records queued before it.
-        item = [action, payload, ctx, self.txq.last if self.txq else 0]
+        item = [action, payload, ctx, self.txq.last if self.txq else 0, triggered or self.triggering]
         if front:
             self.outbox.insert(0, item)
         else:
@@ -314,9 +318,9 @@ class Station:
             return True
         # OCPP 1.6 4.2: nothing but BootNotification before acceptance, unless
         # the CSMS asked for this very message with TriggerMessage while
-        # Pending (send: a 5th field); an unsolicited one of the same action
+        # Pending (send: triggered); an unsolicited one of the same action
         # queued ahead of it stays.
-        return self.registration == "Pending" and len(item) > 4
+        return self.registration == "Pending" and item[4]
 
     def _pump(self, now):
         if not self.online or self.rpc.busy():

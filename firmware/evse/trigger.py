@@ -6,9 +6,9 @@
 # requested connectorId or None; fn queues the message with st.send. The
 # station emits the TriggerMessage.conf before anything a handler queued, so
 # the message follows its answer. Other features add or replace targets,
-# e.g. a firmware feature its real FirmwareStatusNotification status and the
-# security feature SignChargePointCertificate and LogStatusNotification;
-# until then those answer NotImplemented.
+# e.g. the firmware feature its real FirmwareStatusNotification status, the
+# diagnostics feature LogStatusNotification and the certificates feature
+# SignChargePointCertificate; a build without them answers NotImplemented.
 #
 # Answers: NotImplemented for a requestedMessage without a target (the schema
 # already refuses names outside the enum of each message); Rejected for a
@@ -17,15 +17,12 @@
 # a trigger is Accepted and its message goes out (4.2: the station "SHALL NOT
 # send request messages ... unless it has been instructed by the Central
 # System to do so with a TriggerMessage.req"): the message is queued while
-# unsolicited messages stay gated. (While Rejected no CSMS call is answered.) The
-# messages a target queued are marked with a 5th outbox field, which
+# unsolicited messages stay gated. (While Rejected no CSMS call is answered.) What
+# a target queues is sent as triggered (st.triggering), which
 # station._may_send honours. A connectorId the message does
 # not use is ignored (5.17: "the requested message is leading"); without one,
 # StatusNotification goes for the Charge Point and every connector and
 # MeterValues for every connector.
-#
-# (Comments, not a docstring: compiled from source on the device, a
-# docstring stays in RAM.)
 from evse import boot, connector, metervalues
 
 PROFILE = "RemoteTrigger"  # reported in SupportedFeatureProfiles
@@ -53,13 +50,12 @@ def trigger(st, p):
         return {"status": "NotImplemented"}
     if cid is not None and (cid < 0 or cid > st.ncon):
         return {"status": "Rejected"}
-    before = [id(i) for i in st.outbox]
-    if fn(st, cid) is False:
-        return {"status": "Rejected"}
-    for item in st.outbox:
-        if id(item) not in before and len(item) == 4:
-            item.append(True)  # asked for by the CSMS (station.send)
-    return {"status": "Accepted"}
+    st.triggering = True  # what the target queues was asked for (station.send)
+    try:
+        refused = fn(st, cid) is False
+    finally:
+        st.triggering = False
+    return {"status": "Rejected" if refused else "Accepted"}
 
 
 def _boot(st, cid):
