@@ -147,7 +147,8 @@ def test_build_writes_the_circuitpy_tree(tmp_path):
             "lib/boards/drivers/ade7953.py"} <= set(files)
     assert not any("fakes" in f or "esp32" in f or "/sim/" in f or f.endswith(".mpy") for f in files)
     assert (tmp_path / "requirements-circup.txt").read_text().split() == ["asyncio", "adafruit_ticks"]
-    assert (tmp_path / "code.py").read_text() == build.strip_docstrings(open(os.path.join(ROOT, "boards/cp_picow/code.py")).read())
+    code = open(os.path.join(ROOT, "boards/cp_picow/code.py")).read()
+    assert (tmp_path / "code.py").read_text() == build.strip_docstrings(code)
     # Sources run as they are on CircuitPython: written without docstrings
     # (they would cost heap there), and still valid Python.
     import ast
