@@ -1,4 +1,4 @@
-"""Sans-IO WebSocket client (evse.ws): handshake, framing, close, Backoff.
+"""Sans-IO WebSocket client (evse.ws): handshake, framing, close; the reconnect Backoff.
 
 The server side is written out by hand here (frames built byte by byte,
 accept keys from CPython's hashlib) so the tests do not trust the code
@@ -14,7 +14,8 @@ import time
 import pytest
 from evse import ws as wsmod
 from evse.sha1 import sha1 as pure_sha1
-from evse.ws import Backoff, WsClient, accept_key
+from evse.backoff import Backoff
+from evse.ws import WsClient, accept_key
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEY = b"the sample nonce"  # RFC 6455 1.3 example: base64 dGhlIHNhbXBsZSBub25jZQ==
