@@ -88,6 +88,7 @@ class Board:
     max_current_da = 320  # 32.0 A
     has_lock = False  # fixed cable
     poll_ms: "int | None" = 50
+    name = "?"  # the board package (boards/<name>/), what firmware images are built for
     vendor = "OpenEVSE-Py"
     model = "?"
     firmware = "0.1.0"

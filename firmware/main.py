@@ -114,8 +114,7 @@ def choose_slot(board, data=None):
         from evse.fwimage import Slots
 
         slots = Slots(data or DATA, board)
-        slot, failure = slots.boot_choice()
-        info = slots.info(slot) if slot else None
+        slot, version, failure = slots.boot()
     except Exception as e:  # noqa: BLE001 - the factory image still runs
         _log("error", "slot choice: " + repr(e))
         return None
@@ -126,7 +125,7 @@ def choose_slot(board, data=None):
             if name.split(".")[0] in ("evse", "boards"):
                 del sys.modules[name]
         sys.path.insert(0, slots.dir(slot))
-    return info["version"] if info else None
+    return version
 
 
 def safe_station(board, cfg, clock):

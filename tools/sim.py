@@ -272,11 +272,8 @@ def boot_firmware(data: str, board: SimBoard) -> str | None:
     not confirmed) and run its version, which BootNotification reports.
     Returns the rollback reason, if any. docs/FIRMWARE_UPDATE.md"""
     from evse.fwimage import Slots
-    from evse.fwupdate import board_name
-    slots = Slots(data, board_name(board))
-    slot, failure = slots.boot_choice()
-    info = slots.info(slot) if slot else None
-    board.firmware = info["version"] if info else FACTORY_VERSION
+    _slot, version, failure = Slots(data, board.name).boot()
+    board.firmware = version or FACTORY_VERSION
     return failure
 
 

@@ -168,6 +168,7 @@ class CpParts:
 
 
 class CpPicoWBoard(OneConnectorBoard):
+    name = "cp_picow"
     model = "CPPICOW-1P-32A"
     PINS = PINS
     OVERRIDES = OVERRIDES

@@ -44,6 +44,7 @@ OVERRIDES = {
 
 
 class Esp32Board(OneConnectorBoard):
+    name = "esp32"
     model = "ESP32-1P-32A"
     PINS = PINS
     QUIRKS = QUIRKS

@@ -37,6 +37,7 @@ OVERRIDES = {
 
 
 class PicoWBoard(OneConnectorBoard):
+    name = "picow"
     model = "PICOW-1P-32A"
     PINS = PINS
     QUIRKS = QUIRKS

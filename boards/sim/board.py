@@ -43,6 +43,7 @@ class _Port:
 
 
 class SimBoard(Board):
+    name = "sim"
     model = "SIM-1P-32A"
     meter_type = "SIM-METER"
     # Events come from commands; the simulator wakes the core after each one,

@@ -391,6 +391,14 @@ class Slots:
         self._save()
         return None
 
+    def boot(self):
+        """boot_choice() and the version it runs: (slot or None, version or
+        None for the factory image, failure text or None). The one boot
+        loader step of main.py and the simulator."""
+        slot, failure = self.boot_choice()
+        info = self.info(slot) if slot else None
+        return slot, info["version"] if info else None, failure
+
     def boot_choice(self):
         """Which slot to run at this boot: (slot or None for the factory
         firmware, failure text or None). Call once per boot, before the

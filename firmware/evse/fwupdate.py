@@ -36,7 +36,7 @@ class FwState:
 
     def __init__(self, st):
         self.root = st.storage.root
-        self.board = board_name(st.board)
+        self.board = st.board.name  # images are built for a board package (mkimage --board)
         self._slots = None
         self.store = st.storage.persist("fwupdate")
         r = self.store.load()
@@ -67,16 +67,6 @@ class FwState:
 
     def save(self):
         self.store.save(self.req if self.req is not None else {"s": self.signed})
-
-
-def board_name(board):
-    """The board package name images are built for (mkimage --board)."""
-    n = getattr(board, "name", None)
-    if n:
-        return n
-    m = getattr(type(board), "__module__", "") or ""
-    parts = m.split(".")
-    return parts[1] if len(parts) > 2 and parts[0] == "boards" else "sim"
 
 
 def _run():
