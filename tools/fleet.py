@@ -53,13 +53,6 @@ class FleetRuntime(Runtime):
         self.offline_until = time.monotonic() + seconds
         self.drop_link()
 
-    def drop_link(self) -> None:
-        """The network goes away: no close handshake, the TCP link is reset."""
-        transport = getattr(getattr(self.conn, "_w", None), "transport", None)
-        if transport is not None:
-            transport.abort()
-        elif self.conn is not None:
-            asyncio.ensure_future(self.conn.close())
 
 
 class Member:

@@ -132,6 +132,12 @@ class Runtime:
             self._jobs = []
         return self.st.reboot
 
+    def drop_link(self):
+        """The link goes away at once, without a close handshake (a tool's
+        network outage); the runtime reconnects as after any lost link."""
+        if self.conn is not None:
+            self.conn.abort()
+
     def stop(self):
         self._stop = True
         self.poke()

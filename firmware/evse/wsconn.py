@@ -280,6 +280,15 @@ class WsConnection:
             await self._write(self._ws.ping())
         await self._rx_ev.wait()
 
+    def abort(self):
+        """Drop the link now, no close handshake: as if the network went
+        away (CPython resets the TCP link; elsewhere the socket closes)."""
+        transport = getattr(self._w, "transport", None)
+        if transport is not None:
+            transport.abort()
+        else:
+            asyncio.create_task(self._shutdown())
+
     async def _shutdown(self):
         """Drop the link once: stop both tasks, close the socket, wake recv()."""
         if self.closed:
