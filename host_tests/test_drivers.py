@@ -256,8 +256,9 @@ def test_single_register_answer():
     m.write(bytes((0x58, fakes.V_RMS)))
     ans = m.read(4)
     assert ans[3] == 255 - (0x58 + 0x04 + 0x56 + 0x34 + 0x12) % 256
-    assert bl0942.parse_register(ans, fakes.V_RMS) == 0x123456
-    assert bl0942.parse_register(ans, fakes.I_RMS) is None  # checksum covers the address
+    assert int.from_bytes(ans[:3], "little") == 0x123456
+    assert bl0942.checksum(0x58 + fakes.V_RMS, ans[:3]) == ans[3]
+    assert bl0942.checksum(0x58 + fakes.I_RMS, ans[:3]) != ans[3]  # the checksum covers the address
 
 
 # Raw readings for 230.0 V, 32.0 A, 7360 W from the datasheet formulas and

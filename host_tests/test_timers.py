@@ -8,7 +8,7 @@ def test_order_and_next():
     assert t.next_ms(0) is None
     t.start("b", 0, 200)
     t.start("a", 0, 100)
-    assert t.next_ms(0) == 100 and t.left("b", 50) == 150
+    assert t.next_ms(0) == 100 and ticks_diff(t._due["b"], 50) == 150
     assert t.pop_due(99) == []
     assert t.pop_due(250) == ["a", "b"]
     assert t.next_ms(250) is None

@@ -58,13 +58,6 @@ def parse_packet(buf, cmd=READ):
     return _u24(buf, 1), _u24(buf, 4), watt, _u24(buf, 13)
 
 
-def parse_register(buf, reg, cmd=READ):
-    """The 24-bit value of a single-register answer (4 bytes), or None."""
-    if buf is None or len(buf) != 4 or checksum(cmd + reg, buf[:3]) != buf[3]:
-        return None
-    return _u24(buf, 0)
-
-
 def _gcd(a, b):
     while b:
         a, b = b, a % b

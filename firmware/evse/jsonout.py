@@ -56,31 +56,6 @@ def dump(obj, write):
         raise TypeError("not JSON serialisable: " + str(type(obj)))
 
 
-def write_call(write, uid, action, payload):
-    """An OCPP-J CALL frame `[2,"uid","Action",{...}]`."""
-    write("[2,")
-    dump(uid, write)
-    write(",")
-    dump(action, write)
-    write(",")
-    dump(payload, write)
-    write("]")
-
-
-def write_result(write, uid, payload):
-    """An OCPP-J CALLRESULT frame `[3,"uid",{...}]`."""
-    write("[3,")
-    dump(uid, write)
-    write(",")
-    dump(payload, write)
-    write("]")
-
-
-def write_error(write, uid, code, description="", details=None):
-    """An OCPP-J CALLERROR frame (description cut to 255 as rpc.encode_error)."""
-    dump([_CALLERROR, uid, code, description[:255], details or {}], write)
-
-
 def size(obj):
     """Bytes of the UTF-8 JSON text of `obj`, without building it (for a
     WebSocket frame header written before the payload)."""

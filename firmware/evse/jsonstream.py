@@ -472,9 +472,3 @@ class Reader:
         """The closing bracket of the frame and nothing after it."""
         self._expect(_RBRACK)
         self.finish()
-
-
-def loads(data, max_depth=64, max_size=None, max_number=None):
-    """json.loads with this reader's strictness and limits (tests, small texts)."""
-    r = Reader(data, max_depth=max_depth, max_size=max_size, max_number=max_number)
-    return r.document()

@@ -40,10 +40,6 @@ def sample(reading, measurands, context, unix):
     return {"timestamp": timestamp.format_utc(unix), "sampledValue": values}
 
 
-def supported(name):
-    return name in _MEASURANDS
-
-
 def configured(config, key):
     """The measurands of configuration key `key` this meter can supply."""
     return [m for m in config.get_list(key) if m in _MEASURANDS]

@@ -24,7 +24,7 @@ class CallError(Exception):
         self.details = details
 
 
-def _recover_id(text):
+def recover_id(text):
     """Best effort: the unique id of a frame that is not valid OCPP-J.
 
     Only a frame that starts like `[2, "id"` yields an id; anything else
@@ -54,9 +54,9 @@ def decode(text):
     try:
         msg = json.loads(text)
     except (ValueError, TypeError):
-        return (None, _recover_id(text), "FormationViolation", "invalid JSON")
+        return (None, recover_id(text), "FormationViolation", "invalid JSON")
     if not isinstance(msg, list) or len(msg) < 3:
-        return (None, _recover_id(text), "FormationViolation", "not an OCPP-J array")
+        return (None, recover_id(text), "FormationViolation", "not an OCPP-J array")
     kind, uid = msg[0], msg[1]
     if not isinstance(uid, str) or not uid or len(uid) > _MAX_ID:
         return (None, None, "FormationViolation", "bad unique id")
@@ -90,11 +90,6 @@ def decode_head(data):
     if kind != CALL or not isinstance(uid, str) or not uid or len(uid) > _MAX_ID:
         return None
     return uid, action, r
-
-
-def recover_id(text):
-    """The unique id of a CALL frame that could not be handled, or None."""
-    return _recover_id(text)
 
 
 # Messages that can be big (GetConfiguration of every key, a composite

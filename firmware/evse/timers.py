@@ -19,10 +19,6 @@ class Timers:
     def active(self, name):
         return name in self._due
 
-    def left(self, name, now):
-        t = self._due.get(name)
-        return None if t is None else ticks_diff(t, now)
-
     def pop_due(self, now):
         """Names whose deadline has come, earliest first (ties by name, so the
         order does not depend on dict order, which differs on MicroPython)."""

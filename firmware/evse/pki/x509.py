@@ -162,9 +162,6 @@ class Certificate:
                 continue  # content not needed
             v.finish()
 
-    def subject_get(self, oid):
-        return name_get(self.subject_attrs, oid)
-
     @property
     def cn(self):
         return name_get(self.subject_attrs, OID_CN)
