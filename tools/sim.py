@@ -81,7 +81,8 @@ class Sim:
         if not self.args.quiet:
             self.view.show(ev)
         if self.web is not None:
-            self.web.publish(dict(ev, summary=summary(ev)) if "type" in ev else ev)
+            frame = ev.get("event") in ("sent", "received") and ev.get("type") != "invalid"
+            self.web.publish(dict(ev, summary=summary(ev) if frame else self.view.words(ev)[1]))
 
     def log(self, level: str, text: str) -> None:
         if not self.args.quiet:

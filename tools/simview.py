@@ -251,29 +251,36 @@ class TermView:
         """The one shape of every line: time, mark, words."""
         return f"{self._stamp(t)} {mark} {self.paint(text, style) if style else text}"
 
-    def event_lines(self, ev: dict[str, Any]) -> list[str]:
-        """The simulator's and the link's own events (not messages, not status)."""
-        kind, t = ev.get("event"), ev.get("t")
+    def words(self, ev: dict[str, Any]) -> tuple[str, str, str | None]:
+        """(mark, words, colour) of one of the simulator's or the link's own
+        events (not a message, not status); the dashboard shows the words too."""
+        kind = ev.get("event")
+        where = ev.get("target") or self.target
         if kind == "connect_failed":
-            text = connect_failure(str(ev.get("error")), ev.get("target") or self.target)
+            text = connect_failure(str(ev.get("error")), where)
             if ev.get("retryMs") is not None:
                 text += ", next try in " + seconds(ev["retryMs"])
-            out = [self.line("!!", text, t, "yellow")]
-            return out + ([_INDENT + str(ev.get("error"))] if self.verbose else [])
-        if kind == "connected":
-            return [self.line("==", f"connected to {ev.get('target') or self.target}", t, "green")]
-        if kind == "disconnected":
-            return [self.line("==", f"disconnected from {ev.get('target') or self.target}", t, "yellow")]
+            return "!!", text, "yellow"
+        if kind in ("connected", "disconnected"):
+            return "==", f"{kind} {'to' if kind == 'connected' else 'from'} {where}", (
+                "green" if kind == "connected" else "yellow")
         if kind == "reboot":
-            return [self.line("==", f"the core restarts ({ev.get('kind')} reset)", t, "yellow")]
+            return "==", f"the core restarts ({ev.get('kind')} reset)", "yellow"
         if kind == "dashboard":
-            return [self.line("==", f"dashboard at {ev.get('url')}", t)]
+            return "==", f"dashboard at {ev.get('url')}", None
         if kind == "error":
-            return [self.line("!!", f"{ev.get('command')}: {ev.get('error')}", t, "red")]
+            return "!!", f"{ev.get('command')}: {ev.get('error')}", "red"
         if kind == "received" and ev.get("type") == "invalid":
-            return [self.line("<-", "not an OCPP message: " + _short(str(ev.get("text")), 60), t, "red")]
+            return "<-", "not an OCPP message: " + _short(str(ev.get("text")), 60), "red"
         rest = " ".join(f"{k}={_short(v)}" for k, v in ev.items() if k not in ("event", "t"))
-        return [self.line("..", f"{kind} {rest}".rstrip(), t)]
+        return "..", f"{kind} {rest}".rstrip(), None
+
+    def event_lines(self, ev: dict[str, Any]) -> list[str]:
+        mark, text, style = self.words(ev)
+        out = [self.line(mark, text, ev.get("t"), style)]
+        if self.verbose and ev.get("event") == "connect_failed":
+            out.append(_INDENT + str(ev.get("error")))
+        return out
 
     def lines(self, ev: dict[str, Any]) -> list[str]:
         kind = ev.get("event")
