@@ -156,6 +156,19 @@ def test_refused_connects_read_as_words(tmp_path):
     assert "connect failed" not in text and "Connect call failed" not in text
 
 
+def test_stdin_after_the_loop_ended_is_quiet(monkeypatch):
+    # `quit` then the end of stdin: the loop is gone when the reader thread
+    # hands over the last line (it printed a traceback at exit).
+    import asyncio
+
+    import sim
+    loop = asyncio.new_event_loop()
+    loop.close()
+    monkeypatch.setattr(sys, "stdin", io.StringIO("status\n"))
+    me = type("Me", (), {"command": lambda self, line: None})()
+    sim.Sim._stdin(me, loop)  # type: ignore[arg-type]
+
+
 def test_snapshot_of_a_real_core_and_status_lines(tmp_path):
     board = SimBoard(serial="SNAP")
     st = Station(board=board, clock=SystemClock(), storage=FileStorage(str(tmp_path)))

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     url = a.url
     if not url:
         url = f"ws://127.0.0.1:{start_csms(log_path=a.csms_log)}/ocpp"
-        where = "this terminal" if a.csms_log == "-" else a.csms_log
+        where = "this terminal" if a.csms_log == "-" else os.path.relpath(a.csms_log)
         view.say(f"bundled CSMS at {url}, its log: {where}; accepted cards: 04A2B3C4 CAFE01")
     view.say(f"station {a.id} -> {url}")
     view.say(sim_mod.HELP)

@@ -206,9 +206,12 @@ class Sim:
             os.replace(tmp, self._meter_file())
 
     def _stdin(self, loop: asyncio.AbstractEventLoop) -> None:
-        for line in sys.stdin:
-            loop.call_soon_threadsafe(self.command, line.strip())
-        loop.call_soon_threadsafe(self.command, "quit")
+        try:
+            for line in sys.stdin:
+                loop.call_soon_threadsafe(self.command, line.strip())
+            loop.call_soon_threadsafe(self.command, "quit")
+        except RuntimeError:  # the loop ended (a `quit` came first): nothing left to tell
+            pass
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
