@@ -130,3 +130,31 @@ def test_profile_2_on_a_ws_url_with_a_root_is_tried(pki: Pki, tmp_path: Path) ->
     finally:
         sim.quit()
     assert sim.proc.returncode == 0
+
+
+def test_the_pause_told_is_the_pause_waited(tmp_path: Path) -> None:
+    # The runtime draws the backoff when the connect fails and puts it in the
+    # connect_failed event (the terminal's "next try in 4 s"): the wait is that one.
+    import asyncio
+
+    from boards.sim.board import SimBoard
+    from evse.clock import SystemClock
+    from evse.runtime import Runtime
+    from evse.station import Station
+    from evse.storage import FileStorage
+
+    events: list[dict[str, Any]] = []
+    st = Station(board=SimBoard(serial="RT1"), clock=SystemClock(), storage=FileStorage(str(tmp_path)),
+                 trace=events.append)
+    rt = Runtime(st, "ws://127.0.0.1:9/ocpp", "RT1")
+    waits: list[int] = []
+
+    async def wait(ms: int) -> None:
+        waits.append(ms)
+        if len(waits) == 4:
+            rt.stop()
+
+    rt._backoff_wait = wait  # type: ignore[method-assign]
+    asyncio.run(rt.run())
+    told = [e["retryMs"] for e in events if e["event"] == "connect_failed"]
+    assert told == waits and len(told) == 4 and told[0] <= 1000 < told[3]
