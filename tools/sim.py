@@ -6,9 +6,11 @@
   .venv/bin/python tools/sim.py --fleet N [--url ...] [--scenario FILE]   (tools/fleet.py)
 
 Connects to <url>/<id>. Commands on stdin, one per line (see --help). Logs
-one line per OCPP message to stderr (tools/simview.py); with --json one JSON
-object per event on stdout; with --http a web dashboard (tools/simweb.py).
-A reboot (command, Reset) restarts the core in-process from --data; SIGKILL
+to stderr one line per OCPP message and per event, each a time, a mark and
+words (tools/simview.py); with --json one JSON object per event on stdout;
+with --http a web dashboard (tools/simweb.py). What the command line shows
+to be wrong before the first connect is one line and exit status 2. A
+reboot (command, Reset) restarts the core in-process from --data; SIGKILL
 is a power cut.
 """
 from __future__ import annotations
