@@ -1,6 +1,7 @@
 """The web dashboard end to end in headless Chromium: tools/sim.py --http against the dev CSMS.
 
-Load the page, press plug, swipe a card, see Charging and the message log; a
+Load the page, press plug, swipe a card, see Charging, the message log and the
+session plot grow (drawn current, start and status marks, then the stop); a
 screenshot is kept in host_tests/artifacts/. Skipped only where no Chromium exists.
 """
 from __future__ import annotations
@@ -57,6 +58,29 @@ def test_state_endpoint_and_static_files(sim):
         urllib.request.urlopen(url + "../sim.py", timeout=5)
 
 
+def test_history_samples_the_session(sim):
+    url, _, proc = sim
+    first = wait_for(lambda: (lambda h: h if len(h) >= 2 else None)(_history(url)), 10, "two samples")
+    c1 = next(c for c in first[-1]["c"] if c["id"] == 1)
+    assert c1["status"] == "Available" and c1["tx"] is None and c1["drawnA"] == 0
+    assert set(c1) == {"id", "status", "tx", "offeredA", "drawnA", "powerW", "energyWh", "scheduleA"}
+    proc.send("plug")
+    proc.send("card 04A2B3C4")
+
+    def charging():
+        h = _history(url)
+        last = next(c for c in h[-1]["c"] if c["id"] == 1)
+        return h if last["tx"] is not None and last["drawnA"] > 0 else None
+    h = wait_for(charging, 15, "a charging sample")
+    assert len(h) > len(first) and h[-1]["t"] > first[-1]["t"]
+    last = next(c for c in h[-1]["c"] if c["id"] == 1)
+    assert last["status"] == "Charging" and last["powerW"] > 0 and last["offeredA"] >= last["drawnA"]
+
+
+def _history(url):
+    return json.load(urllib.request.urlopen(url + "history", timeout=5))
+
+
 def _state(url):
     return json.load(urllib.request.urlopen(url + "state", timeout=5))
 
@@ -84,6 +108,13 @@ def test_state_shows_schedule_reservation_and_local_list(sim):
     assert c1["reservation"]["reservationId"] == 42 and st["reservations"][0]["idTag"] == "AA"
 
 
+def _plot(page):
+    """The session canvas's own account of what it drew, and its pixels."""
+    return page.evaluate("""() => { const c = document.querySelector('#session');
+        return {points: c.dataset.points, drawnMax: c.dataset.drawnMax, marks: c.dataset.marks,
+                image: c.toDataURL()}; }""")
+
+
 def test_browser_plug_card_charging(sim):
     exe = _chromium()
     from playwright.sync_api import sync_playwright
@@ -98,6 +129,10 @@ def test_browser_plug_card_charging(sim):
             page.goto(url)
             card = page.locator('.connector[data-id="1"] .status')
             card.filter(has_text="Available").wait_for(timeout=10000)
+            # The session plot: samples before the plug, nothing drawn yet.
+            page.wait_for_function("document.querySelector('#session').dataset.points >= 2", timeout=10000)
+            before = _plot(page)
+            assert before["drawnMax"] == "0" and "start" not in before["marks"]
             page.click("#btn-plug")
             card.filter(has_text="Preparing").wait_for(timeout=10000)
             page.fill("#card-input", "04A2B3C4")
@@ -113,6 +148,20 @@ def test_browser_plug_card_charging(sim):
             page.fill("#log-filter", "")
             assert "3 period(s)" in page.inner_text("#sched-note")
             page.locator('.connector[data-id="1"] dd', has_text="16 A").first.wait_for(timeout=5000)
+            # The plot grew, drew the current the EV takes, marked the start
+            # and the status changes; the canvas itself changed.
+            page.wait_for_function("document.querySelector('#session').dataset.drawnMax > 10", timeout=10000)
+            during = _plot(page)
+            assert int(during["points"]) > int(before["points"]) and during["image"] != before["image"]
+            assert "start #" in during["marks"] and "Charging" in during["marks"], during["marks"]
+            assert "drawn of" in page.inner_text("#plot-note")
+            page.wait_for_timeout(3000)  # a few seconds of charging on the plot
+            page.click("#btn-unplug")
+            page.wait_for_function("document.querySelector('#session').dataset.marks.includes('stop #')",
+                                   timeout=10000)
+            page.wait_for_timeout(2000)
+            after = _plot(page)
+            assert int(after["points"]) > int(during["points"]) and after["image"] != during["image"]
             page.screenshot(path=os.path.join(ART, "dashboard.png"), full_page=True)
         finally:
             browser.close()

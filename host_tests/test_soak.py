@@ -200,12 +200,15 @@ def test_check_flash(tmp_path):
 
 def test_scan_stderr(tmp_path):
     p = tmp_path / "life.err"
-    p.write_text("12:00:00 CP1 info  >> CALL Heartbeat {}\n"
-                 "12:00:01 CP1 warn  connect failed: OSError()\n"
-                 "12:00:02 CP1 warn  txqueue: StopTransaction without transaction id dropped\n"
+    p.write_text("12:00:00.001 -> Heartbeat              \n"
+                 "12:00:00.002 ** security event StartupOfTheDevice\n"
+                 "12:00:01.000 !! connection refused by 127.0.0.1:9, next try in 1 s\n"
+                 "12:00:02.000 !! txqueue: StopTransaction without transaction id dropped\n"
+                 "12:00:02.500 !! error: job x: bad (ValueError)\n"
+                 "12:00:03.000 ** security event InvalidCentralSystemCertificate: x\n"
                  "Traceback (most recent call last):\n")
     bad = soak.scan_stderr(str(p))
-    assert len(bad) == 2 and "dropped" in bad[0]
+    assert len(bad) == 4 and "dropped" in bad[0] and "error: job" in bad[1] and "Invalid" in bad[2]
 
 
 @pytest.mark.timeout(40)

@@ -19,6 +19,7 @@ import time
 
 import csms as csms_mod
 import sim as sim_mod
+from simview import TermView
 
 TAGS = {"04A2B3C4": "Accepted", "CAFE01": "Accepted", "BLOCKED1": "Blocked"}
 
@@ -59,12 +60,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     a = parse_args(argv)
+    view = TermView(sys.stderr)
     url = a.url
     if not url:
         url = f"ws://127.0.0.1:{start_csms(log_path=a.csms_log)}/ocpp"
-        where = "this terminal" if a.csms_log == "-" else a.csms_log
-        print(f"bundled CSMS at {url}, its log: {where}; accepted cards: 04A2B3C4 CAFE01", file=sys.stderr)
-    print(f"station {a.id} -> {url}\n{sim_mod.HELP}", file=sys.stderr)
+        where = "this terminal" if a.csms_log == "-" else os.path.relpath(a.csms_log)
+        view.say(f"bundled CSMS at {url}, its log: {where}; accepted cards: 04A2B3C4 CAFE01")
+    view.say(f"station {a.id} -> {url}")
+    view.say(sim_mod.HELP)
     args = ["--url", url, "--id", a.id, "--http", str(a.http)]
     sim_mod.main(args + (["--verbose"] if a.verbose else []))
 

@@ -6,9 +6,11 @@
   .venv/bin/python tools/sim.py --fleet N [--url ...] [--scenario FILE]   (tools/fleet.py)
 
 Connects to <url>/<id>. Commands on stdin, one per line (see --help). Logs
-one line per OCPP message to stderr (tools/simview.py); with --json one JSON
-object per event on stdout; with --http a web dashboard (tools/simweb.py).
-A reboot (command, Reset) restarts the core in-process from --data; SIGKILL
+to stderr one line per OCPP message and per event, each a time, a mark and
+words (tools/simview.py); with --json one JSON object per event on stdout;
+with --http a web dashboard (tools/simweb.py). What the command line shows
+to be wrong before the first connect is one line and exit status 2. A
+reboot (command, Reset) restarts the core in-process from --data; SIGKILL
 is a power cut.
 """
 from __future__ import annotations
@@ -28,12 +30,12 @@ sys.path[:0] = [os.path.join(ROOT, "firmware"), ROOT]
 from boards.sim.board import SimBoard  # noqa: E402
 from evse.clock import SystemClock  # noqa: E402
 from evse import remote  # noqa: E402
-from evse.runtime import Runtime  # noqa: E402
+from evse.runtime import Runtime, parse_url  # noqa: E402
 from evse.station import Station  # noqa: E402
 from evse.storage import FileStorage  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-from simstate import security_profile, snapshot  # noqa: E402
+from simstate import link_problem, security_profile, snapshot, target  # noqa: E402
 from simview import Pairing, TermView, summary  # noqa: E402
 
 HELP = ("commands: plug [C] | unplug [C] | card IDTAG | ev-suspend [C] | ev-resume [C] | "
@@ -72,6 +74,8 @@ class Sim:
     # -- output --
     def emit(self, ev: dict[str, Any]) -> None:
         self.pairing.annotate(ev)
+        if ev.get("event") in ("connect_failed", "connected", "disconnected"):
+            ev["target"] = self.view.target = target(self.station, self.args.url)
         if self.args.json:
             with self.out_lock:
                 sys.stdout.write(json.dumps(ev) + "\n")
@@ -79,13 +83,13 @@ class Sim:
         if not self.args.quiet:
             self.view.show(ev)
         if self.web is not None:
-            self.web.publish(dict(ev, summary=summary(ev)) if "type" in ev else ev)
+            frame = ev.get("event") in ("sent", "received") and ev.get("type") != "invalid"
+            self.web.publish(dict(ev, summary=summary(ev) if frame else self.view.words(ev)[1]))
 
     def log(self, level: str, text: str) -> None:
-        if self.args.quiet:
-            return
-        sys.stderr.write(f"{time.strftime('%H:%M:%S')} {self.args.id} {level:5} {text}\n")
-        sys.stderr.flush()
+        if not self.args.quiet:
+            with self.out_lock:
+                self.view.log(level, text)
 
     # -- commands --
     def command(self, line: str) -> None:
@@ -110,11 +114,10 @@ class Sim:
         elif cmd in ("plug", "unplug", "card", "ev-suspend", "ev-resume", "fault", "clear"):
             err = self.board.command(cmd, rest)
             if err:
-                self.log("info", err)
                 self.emit({"event": "error", "command": cmd, "error": err})
         else:
-            self.log("info", "unknown command: " + cmd + "; " + HELP)
             self.emit({"event": "error", "command": cmd, "error": "unknown command"})
+            self.log("info", HELP)
         if self.runtime:
             self.runtime.poke()  # the core polls the board on its next tick
 
@@ -148,7 +151,8 @@ class Sim:
             self.log("warn", f"port {self.args.http}: {e.strerror}; using a free port")
             port = await self.web.start(0)
         url = f"http://127.0.0.1:{port}/"
-        sys.stderr.write(f"dashboard: {url}\n")
+        if self.args.quiet:  # no log, but where the dashboard is
+            sys.stderr.write(f"dashboard: {url}\n")
         self.emit({"event": "dashboard", "url": url})
 
     # -- main loop --
@@ -170,12 +174,16 @@ class Sim:
             st = _station(board=self.board, clock=self.clock, storage=FileStorage(self.data),
                           log=self.log, trace=self.emit)
             st.poll_hw()  # the board's present state before the first message
-            if self.runtime is None:  # the process started: the device powered up
-                st.security_event("StartupOfTheDevice")
             _factory_certs(st, self.args)
             _security_setup(st, self.args)
             self.station = st
+            first = self.runtime is None  # the process started: the device powered up
             self.runtime = Runtime(st, self.args.url, self.args.id, password=self.args.password)
+            problem = link_problem(st, self.args.url) if first else None
+            if problem:  # it would only fail and retry for ever
+                raise SetupError("cannot connect: " + problem)
+            if first:
+                st.security_event("StartupOfTheDevice")
             kind = await self.runtime.run()
             if kind and not self.quit:
                 self.emit({"event": "reboot", "kind": kind})
@@ -200,9 +208,12 @@ class Sim:
             os.replace(tmp, self._meter_file())
 
     def _stdin(self, loop: asyncio.AbstractEventLoop) -> None:
-        for line in sys.stdin:
-            loop.call_soon_threadsafe(self.command, line.strip())
-        loop.call_soon_threadsafe(self.command, "quit")
+        try:
+            for line in sys.stdin:
+                loop.call_soon_threadsafe(self.command, line.strip())
+            loop.call_soon_threadsafe(self.command, "quit")
+        except RuntimeError:  # the loop ended (a `quit` came first): nothing left to tell
+            pass
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -240,6 +251,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 class SetupError(Exception):
     """A start-up problem the user can fix: one line, exit status 2."""
+
+
+_FILES = ("ca", "cert", "key", "manufacturer_ca", "scenario")  # flags naming a file to read
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """What the command line alone says is wrong, before anything starts
+    (the link as a whole is checked once the station is built: link_problem)."""
+    if args.url:
+        try:
+            parse_url(args.url)  # the firmware's own parser
+        except ValueError as e:
+            raise SetupError(f"--url {args.url}: {e}") from None
+    for name in _FILES:
+        path = getattr(args, name, None)
+        if path and not os.path.isfile(path):
+            why = "is a directory" if os.path.isdir(path) else "no such file"
+            raise SetupError(f"--{name.replace('_', '-')} {path}: {why}")
+    if args.data and os.path.exists(args.data) and not os.path.isdir(args.data):
+        raise SetupError(f"--data {args.data}: not a directory")
+    out = os.path.dirname(os.path.abspath(args.csv)) if args.csv else ""
+    if out and not os.path.isdir(out):
+        raise SetupError(f"--csv {args.csv}: no directory {out}")
 
 
 def _seeds(items: list[str]) -> dict[str, str]:
@@ -337,6 +371,7 @@ def _check_pair(cert: str, cert_pem: str, key: str, key_pem: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
+        check_args(args)
         if args.fleet:
             import fleet
             fleet.run_from_args(args)

@@ -97,6 +97,41 @@ def security_profile(st: Any, url: str = "", password: str | None = None) -> int
     return 1 if password else 0
 
 
+def target(st: Any, url: str) -> str:
+    """host:port the station connects to ("?" when its url is unusable)."""
+    from evse.runtime import parse_url
+    link = _get(st, "link")
+    try:
+        _, host, port, _ = parse_url((link.url if link is not None else None) or url)
+    except ValueError:
+        return "?"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def link_problem(st: Any, url: str) -> str | None:
+    """Why the station cannot connect with its link as it stands (None: it
+    may): the simulator stops on it rather than retry for ever. A ws:// url
+    with SecurityProfile 2/3 is not one: the station connects with TLS."""
+    from evse.runtime import parse_url
+    link = _get(st, "link")
+    if link is None:
+        return None
+    url = link.url or url
+    try:
+        secure = parse_url(url)[0]
+    except ValueError as e:
+        return f"url {url}: {e}"
+    p = link.profile
+    if (secure or p >= 2) and not link.ca:
+        what = f"SecurityProfile {p}" if p >= 2 else "a wss:// url"
+        return f"{what} needs the CSMS's root certificate to trust: give --ca FILE"
+    if p == 3 and not (link.cert and link.key):
+        return "SecurityProfile 3 needs the station's certificate: give --cert FILE --key FILE"
+    if p in (1, 2) and not link.password:
+        return f"SecurityProfile {p} needs the AuthorizationKey: give --password SECRET"
+    return None
+
+
 def snapshot(st: Any, board: Any, schedule: bool = True) -> dict[str, Any]:
     """Everything the tools show about one station, as plain JSON-able data.
 

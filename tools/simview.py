@@ -1,16 +1,23 @@
-"""Terminal view of the simulator: one readable line per OCPP message.
+"""Terminal view of the simulator: every line is a time, a mark and words.
 
-    12:00:01.204 -> StartTransaction    #1 idTag=04A2B3C4 meterStart=0
-    12:00:01.211 <- StartTransaction    Accepted transactionId=7  7 ms
+    12:00:01.204 -> StartTransaction       connectorId=1 idTag=04A2B3C4 meterStart=0
+    12:00:01.211 <- StartTransaction       Accepted transactionId=7  7 ms
+    12:00:03.002 !! connection refused by 127.0.0.1:9, next try in 4 s
 
-`Pairing` matches answers to their CALLs (by message id) so an answer line
-carries the round-trip time; `TermView` renders events, with ANSI colour on
-a terminal and the full payloads with `verbose`.
+Marks: -> / <- an OCPP message sent / received, == the link and the
+station, .. information, !! a problem, ** a security event. `Pairing`
+matches answers to their CALLs (by message id) so an answer line carries
+the round-trip time; `TermView` renders events and log lines, with ANSI
+colour on a terminal; with `verbose` the full payloads and the raw errors
+follow on indented lines (JSON only there, or with --json).
 """
 from __future__ import annotations
 
+import ast
+import errno as errnos
 import json
 import os
+import re
 import time
 from typing import IO, Any
 
@@ -106,6 +113,81 @@ def summary(ev: dict[str, Any]) -> str:
     return " ".join(x for x in parts if x)
 
 
+_REPR = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|error|timeout|Exit|Interrupt))\((.*)\)$", re.S)
+_ERRNO = re.compile(r"\[Errno (-?\d+)\]")
+_SSL = re.compile(r"^\[SSL: \w+\] | \(_ssl\.c:\d+\)$")
+_INDENT = " " * 16  # under the words of a line, past its time and mark
+
+
+def parse_repr(text: str) -> tuple[str, tuple[Any, ...]] | None:
+    """("ConnectionRefusedError", (111, "...")) from an exception's repr, or None."""
+    m = _REPR.match(text.strip())
+    if not m:
+        return None
+    try:
+        args = ast.literal_eval("(" + m.group(2) + ",)") if m.group(2) else ()
+    except (ValueError, SyntaxError):
+        args = (m.group(2),)
+    return m.group(1).rsplit(".", 1)[-1], tuple(args)
+
+
+def _message(args: tuple[Any, ...]) -> str:
+    return " ".join(str(a) for a in args if isinstance(a, str)).strip()
+
+
+def plain(text: str) -> str:
+    """A log text with its trailing exception repr put in words:
+    "job x: ValueError('bad')" -> "job x: bad (ValueError)"."""
+    head, sep, tail = text.rpartition(": ")
+    r = parse_repr(tail if sep else text)
+    if r is None:
+        return text
+    words = _message(r[1]) or ", ".join(str(a) for a in r[1])
+    return (head + sep if sep else "") + (f"{words} ({r[0]})" if words else r[0])
+
+
+def seconds(ms: float) -> str:
+    """4000 -> "4 s", 700 -> "0.7 s", 38400 -> "38 s"."""
+    s = ms / 1000
+    return (f"{s:.1f}".rstrip("0").rstrip(".") if s < 10 else f"{s:.0f}") + " s"
+
+
+def connect_failure(error: str, target: str) -> str:
+    """Words for a failed connect (the event carries the exception's repr)."""
+    r = parse_repr(error)
+    if r is None:
+        return f"connect to {target} failed: {error}"
+    name, args = r
+    msg = _message(args)
+    code = args[0] if args and isinstance(args[0], int) else None
+    m = _ERRNO.search(msg)
+    if code is None and m:
+        code = int(m.group(1))
+    host = target.rsplit(":", 1)[0].strip("[]")
+    if name == "ConnectionRefusedError" or code == errnos.ECONNREFUSED:
+        return f"connection refused by {target}"
+    if name == "ConnectionResetError" or code == errnos.ECONNRESET:
+        return f"connection reset by {target}"
+    if name == "gaierror":
+        return f"cannot find host {host} ({msg.lower() or 'name lookup failed'})"
+    if name == "WsError":
+        if msg.startswith("http "):
+            hint = " (wrong AuthorizationKey or station id?)" if msg in ("http 401", "http 403") else ""
+            return f"{target} refused the WebSocket with HTTP {msg[5:]}{hint}"
+        if msg == "connect timeout":
+            return f"no answer from {target} (connect timed out)"
+        if msg == "handshake timeout":
+            return f"{target} took the connection but did not answer the WebSocket handshake"
+        return f"WebSocket handshake with {target} failed: {msg}"
+    if name.startswith("SSL") or name.endswith("SSLError"):
+        return f"TLS with {target} failed: {_SSL.sub('', msg) or name}"
+    if name == "TimeoutError" or code == errnos.ETIMEDOUT:
+        return f"no answer from {target} (timed out)"
+    if isinstance(code, int) and code > 0:
+        return f"{os.strerror(code).lower()} ({target})"
+    return f"cannot connect to {target}: {msg or name}"
+
+
 class TermView:
     """Renders simulator events as terminal lines."""
 
@@ -116,6 +198,7 @@ class TermView:
         self.color = color
         self.verbose = verbose
         self.ident = ident
+        self.target = "?"  # host:port the station connects to (the simulator keeps it current)
 
     def paint(self, text: str, style: str) -> str:
         return f"\x1b[{_ANSI[style]}m{text}\x1b[0m" if self.color and text else text
@@ -140,12 +223,12 @@ class TermView:
         tail = self.paint(f"  {rtt:g} ms", "dim") if rtt is not None else ""
         line = f"{self._stamp(ev.get('t'))} {arrow} {name} {text}{tail}"
         if self.verbose:
-            line += "\n" + " " * 16 + json.dumps(ev.get("payload"), separators=(",", ":"))
+            line += "\n" + _INDENT + json.dumps(ev.get("payload"), separators=(",", ":"))
         return line
 
     def status_lines(self, ev: dict[str, Any]) -> list[str]:
         link = "online" if ev.get("connected") else "offline"
-        head = f"{self._stamp()} == {self.ident} {link}, boot {ev.get('registration')}"
+        head = f"{self._stamp()} == {self.ident} {link}, boot {ev.get('registration') or 'not sent yet'}"
         if ev.get("localListVersion") is not None:
             head += f", local list v{ev['localListVersion']}"
         lines = [head]
@@ -155,7 +238,8 @@ class TermView:
             st = c.get("status", "?")
             tx = c.get("transactionId")
             err = "" if c.get("errorCode") in (None, "NoError") else f" {c['errorCode']}"
-            parts = [f"   #{c['connectorId']} {self.paint(f'{st:<13}', 'green' if st in _GOOD else 'yellow')}{err}",
+            status = self.paint(f"{st:<13}", "green" if st in _GOOD else "yellow")
+            parts = [f"{_INDENT}#{c['connectorId']} {status}{err}",
                      f"tx {tx if tx is not None else '-':<6}", f"limit {c.get('limitA', 0):5.1f} A",
                      f"{c.get('powerW', 0):6d} W", f"{c.get('energyWh', 0):8d} Wh"]
             if c.get("reservation"):
@@ -163,21 +247,75 @@ class TermView:
             lines.append("  ".join(parts))
         return lines
 
+    def line(self, mark: str, text: str, t: float | None = None, style: str | None = None) -> str:
+        """The one shape of every line: time, mark, words."""
+        return f"{self._stamp(t)} {mark} {self.paint(text, style) if style else text}"
+
+    def words(self, ev: dict[str, Any]) -> tuple[str, str, str | None]:
+        """(mark, words, colour) of one of the simulator's or the link's own
+        events (not a message, not status); the dashboard shows the words too."""
+        kind = ev.get("event")
+        where = ev.get("target") or self.target
+        if kind == "connect_failed":
+            text = connect_failure(str(ev.get("error")), where)
+            if ev.get("retryMs") is not None:
+                text += ", next try in " + seconds(ev["retryMs"])
+            return "!!", text, "yellow"
+        if kind in ("connected", "disconnected"):
+            return "==", f"{kind} {'to' if kind == 'connected' else 'from'} {where}", (
+                "green" if kind == "connected" else "yellow")
+        if kind == "reboot":
+            return "==", f"the core restarts ({ev.get('kind')} reset)", "yellow"
+        if kind == "dashboard":
+            return "==", f"dashboard at {ev.get('url')}", None
+        if kind == "error":
+            return "!!", f"{ev.get('command')}: {ev.get('error')}", "red"
+        if kind == "received" and ev.get("type") == "invalid":
+            return "<-", "not an OCPP message: " + _short(str(ev.get("text")), 60), "red"
+        rest = " ".join(f"{k}={_short(v)}" for k, v in ev.items() if k not in ("event", "t"))
+        return "..", f"{kind} {rest}".rstrip(), None
+
+    def event_lines(self, ev: dict[str, Any]) -> list[str]:
+        mark, text, style = self.words(ev)
+        out = [self.line(mark, text, ev.get("t"), style)]
+        if self.verbose and ev.get("event") == "connect_failed":
+            out.append(_INDENT + str(ev.get("error")))
+        return out
+
     def lines(self, ev: dict[str, Any]) -> list[str]:
         kind = ev.get("event")
-        if kind in ("sent", "received"):
+        if kind in ("sent", "received") and ev.get("type") != "invalid":
             return [self.frame_line(ev)]
         if kind == "status":
             return self.status_lines(ev)
-        if kind == "error":
-            return [f"{self._stamp()} !! {ev.get('command')}: {self.paint(str(ev.get('error')), 'red')}"]
-        if kind in ("connected", "disconnected", "reboot", "dashboard"):
-            rest = " ".join(f"{k}={v}" for k, v in ev.items() if k not in ("event", "t"))
-            style = "green" if kind == "connected" else "yellow"
-            return [f"{self._stamp()} == {self.paint(kind, style)} {rest}".rstrip()]
-        return [f"{self._stamp()} .. {json.dumps(ev)}"]
+        return self.event_lines(ev)
+
+    def log_lines(self, level: str, text: str) -> list[str]:
+        """A log line of the core or the simulator: level as a mark, reprs in words."""
+        if text.startswith("connect failed: "):
+            return []  # the connect_failed event says it, in words
+        first, *more = text.split("\n")
+        if level == "security":
+            kind, _, info = first.partition(": ")
+            out = [self.line("**", "security event " + kind + (": " + info if info else ""), style="yellow")]
+        elif level in ("warn", "error"):
+            words = ("error: " if level == "error" else "") + (first if self.verbose else plain(first))
+            out = [self.line("!!", words, style="red" if level == "error" else "yellow")]
+        else:
+            out = [self.line("..", first)]
+        return out + [_INDENT + x for x in more]
+
+    def log(self, level: str, text: str) -> None:
+        self._write(self.log_lines(level, text))
+
+    def say(self, text: str, mark: str = "..") -> None:
+        """A line of the tools around the simulator (make sim's banner)."""
+        self._write([self.line(mark, text)])
 
     def show(self, ev: dict[str, Any]) -> None:
-        for line in self.lines(ev):
+        self._write(self.lines(ev))
+
+    def _write(self, lines: list[str]) -> None:
+        for line in lines:
             self.out.write(line + "\n")
         self.out.flush()

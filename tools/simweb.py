@@ -2,16 +2,25 @@
 
     GET  /             tools/dashboard/index.html (+ app.js, style.css): no build step, no CDN
     GET  /state        the station snapshot (JSON)
-    GET  /events       SSE: `state` once a second, `frame` per OCPP message / simulator event
+    GET  /history      the session so far: the samples below, oldest first (JSON list)
+    GET  /events       SSE: `history` once, then `state` and `sample` once a second,
+                       `frame` per OCPP message / simulator event
     POST /cmd          body = one stdin command line ("plug", "card 04A2B3C4"...)
 
-Localhost only. Slow SSE clients are dropped rather than buffered without bound.
+A sample is {"t": unix s, "c": [{"id", "status", "tx", "offeredA", "drawnA",
+"powerW", "energyWh", "scheduleA"}, ...]} per connector; the page plots them
+and marks where the status or the transaction changes. Samples are taken
+whether a browser watches or not, so a page opened mid-session shows it
+all; past _HISTORY of them every other one is dropped (the plot gets coarser,
+memory stays bounded). Localhost only. Slow SSE clients are dropped rather
+than buffered without bound.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import time
 from typing import Any, Callable
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dashboard")
@@ -20,6 +29,16 @@ _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=
 _BACKLOG = 200  # recent events replayed to a new client
 _MAX_BUFFER = 1 << 20  # bytes queued to one client before it is dropped
 _MAX_BODY = 4096
+_HISTORY = 2000  # samples kept (about 160 bytes each per connector)
+
+
+def sample(state: dict[str, Any], now: float) -> dict[str, Any]:
+    """What the session plot needs of one snapshot."""
+    return {"t": round(now, 3), "c": [
+        {"id": c["connectorId"], "status": c.get("status"), "tx": c.get("transactionId"),
+         "offeredA": c.get("limitA"), "drawnA": c.get("currentA"), "powerW": c.get("powerW"),
+         "energyWh": c.get("energyWh"), "scheduleA": c.get("scheduleLimitA")}
+        for c in state.get("connectors", []) if c.get("connectorId")]}
 
 
 class Dashboard:
@@ -32,6 +51,7 @@ class Dashboard:
         self.interval_s = interval_s
         self.clients: list[asyncio.StreamWriter] = []
         self.backlog: list[str] = []
+        self.history: list[dict[str, Any]] = []
         self.server: asyncio.Server | None = None
         self.port = 0
 
@@ -68,9 +88,19 @@ class Dashboard:
 
     async def _state_loop(self) -> None:
         while self.server is not None and self.server.is_serving():
+            state = self._state()
+            if "error" not in state:
+                self.record(sample(state, time.time()))
             if self.clients:
-                self.publish(self._state(), "state")
+                self.publish(state, "state")
+                if self.history:
+                    self.publish(self.history[-1], "sample")
             await asyncio.sleep(self.interval_s)
+
+    def record(self, s: dict[str, Any]) -> None:
+        self.history.append(s)
+        if len(self.history) > _HISTORY:
+            self.history = self.history[::2]
 
     def _state(self) -> dict[str, Any]:
         try:
@@ -97,6 +127,8 @@ class Dashboard:
     async def _route(self, method: str, path: str, body: bytes, w: asyncio.StreamWriter) -> None:
         if method == "GET" and path == "/state":
             return await _reply(w, 200, "application/json", json.dumps(self._state()).encode())
+        if method == "GET" and path == "/history":
+            return await _reply(w, 200, "application/json", json.dumps(self.history).encode())
         if method == "POST" and path == "/cmd":
             line = body.decode("utf-8", "replace").strip()
             self.command(line)
@@ -115,6 +147,7 @@ class Dashboard:
         w.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
                 b"Connection: keep-alive\r\n\r\n")
         w.write(f"event: state\ndata: {json.dumps(self._state())}\n\n".encode())
+        w.write(f"event: history\ndata: {json.dumps(self.history, separators=(',', ':'))}\n\n".encode())
         for msg in self.backlog:
             w.write(msg.encode())
         self.clients.append(w)

@@ -304,7 +304,7 @@ def scan_stderr(path: str) -> list[str]:
                 low = line.lower()
                 if " security " in low and any(e in line for e in _ROUTINE_EVENTS):
                     continue  # every start and reset of a soak logs these
-                if "traceback" in low or " error " in low or " security " in low or (
+                if "traceback" in low or " !! error:" in low or " security " in low or (
                         "txqueue" in low and ("dropped" in low or "discarded" in low or "lost" in low)):
                     out.append(line.strip())
     except OSError:

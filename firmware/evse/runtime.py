@@ -22,23 +22,39 @@ _FAULT_MS = const(200)  # pause after a task survived an exception (no hot loop)
 
 
 def parse_url(url):
-    """ws[s]://host[:port][/path] -> (tls, host, port, path)."""
+    """ws[s]://host[:port][/path] -> (tls, host, port, path). ValueError says
+    what is wrong (the simulator checks its --url with this before starting)."""
     tls = url.startswith("wss://")
     if not tls and not url.startswith("ws://"):
-        raise ValueError("url must start with ws:// or wss://")
+        raise ValueError("not a ws:// or wss:// url")
     rest = url[6 if tls else 5:]
+    for ch in rest:
+        if ch <= " " or ch in "?#@\x7f":  # the station id is appended to the path
+            what = "a space" if ch == " " else repr(ch)
+            raise ValueError(what + " not allowed: the station id goes after the path")
     slash = rest.find("/")
     hostport, path = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
     host, port = hostport, 443 if tls else 80
     if hostport.startswith("["):  # [v6]:port
         end = hostport.find("]")
+        tail = hostport[end + 1:]
+        if end < 0 or (tail and tail[0] != ":"):
+            raise ValueError("bad IPv6 host")
         host = hostport[1:end]
-        if hostport[end + 1:end + 2] == ":":
-            port = int(hostport[end + 2:])
+        if tail:
+            port = _port(tail[1:])
     elif ":" in hostport:
         host, p = hostport.rsplit(":", 1)
-        port = int(p)
+        port = _port(p)
+    if not host or (":" in host and not hostport.startswith("[")):
+        raise ValueError("no host" if not host else "an IPv6 host goes in [brackets]")
     return tls, host, port, path
+
+
+def _port(s):
+    if not s.isdigit() or not 0 < int(s) < 65536:
+        raise ValueError("bad port %r" % s)
+    return int(s)
 
 
 def basic_auth(user, password):
@@ -65,6 +81,7 @@ class Runtime:
         # reconnected at the board's poll rate instead of backing off.
         self._retry = asyncio.Event()
         self._backoff = Backoff(base_ms=backoff_ms[0], max_ms=backoff_ms[1])
+        self._retry_ms = None  # the pause after the failed connect, once drawn
         self._stop = False
         self.beat = station.clock.ms()  # tick of the last timer round that completed
         self.faults = 0  # exceptions the runtime's tasks survived
@@ -115,12 +132,14 @@ class Runtime:
         timer = asyncio.create_task(self._timer_loop())
         try:
             while self.st.reboot is None and not self._stop:
+                self._retry_ms = None
                 try:
                     await self._session()
                 except Exception as e:  # noqa: BLE001 - the runtime never dies
                     self.fault("session", e, close=False)
                 if self.st.reboot is None and not self._stop and not self.link_changed():
-                    await self._backoff_wait(self._backoff.next_ms())
+                    ms = self._retry_ms  # drawn when the connect failed, and told
+                    await self._backoff_wait(self._backoff.next_ms() if ms is None else ms)
         finally:
             self._stop = True
             timer.cancel()
@@ -185,8 +204,9 @@ class Runtime:
                 server_hostname=host if ctx is not None else None,
                 ping_interval_s=self.st.config.get("WebSocketPingInterval"))
         except Exception as e:  # DNS, refused, TLS, HTTP 401: all retried
-            self.log("warn", "connect failed: " + repr(e))
-            self.st.connect_failed(self.st.clock.ms(), e)
+            ms = self._retry_ms = self._backoff.next_ms()
+            self.log("warn", "connect failed: %r; next try in %d ms" % (e, ms))
+            self.st.connect_failed(self.st.clock.ms(), e, ms)
             return
         self._backoff.reset()
         st = self.st

@@ -155,11 +155,16 @@ class Station:
             self._run(fn, now, True)
         self._pump(now)
 
-    def connect_failed(self, now, error):
+    def connect_failed(self, now, error, retry_ms=None):
         """The runtime could not connect (DNS, refused, TLS, HTTP 401...):
-        `error` is the exception. Features classify it (security events)."""
+        `error` is the exception, `retry_ms` the pause before the next try.
+        Features classify it (security events)."""
         self.now = now
-        self._event({"event": "connect_failed", "error": repr(error)})
+        if self.trace is not None:
+            ev = {"event": "connect_failed", "error": repr(error)}
+            if retry_ms is not None:
+                ev["retryMs"] = retry_ms
+            self.trace(ev)
         for fn in self.on_connect_failed:
             self._run(fn, now, error)
 

@@ -2,7 +2,9 @@
 "use strict";
 const $ = (sel) => document.querySelector(sel);
 const LOG_MAX = 500;
+const SAMPLES_MAX = 4000; // past this every other sample goes (the server thins the same way)
 let state = null;
+let samples = []; // {t, c: [{id, status, tx, offeredA, drawnA, powerW, energyWh, scheduleA}]}, oldest first
 
 function esc(s) {
   return String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
@@ -28,7 +30,7 @@ function wireControls() {
   $("#log-filter").addEventListener("input", applyFilter);
   document.querySelectorAll(".ftype").forEach((c) => c.addEventListener("change", applyFilter));
   $("#log-clear").addEventListener("click", () => { $("#log tbody").innerHTML = ""; });
-  $("#cid").addEventListener("change", () => state && render(state));
+  $("#cid").addEventListener("change", () => { if (state) render(state); drawSession(); });
 }
 
 function badge(el, text, cls) { el.textContent = text; el.className = "badge " + (cls || ""); }
@@ -114,17 +116,136 @@ function drawSchedule(sched) {
   note.textContent = periods.length + " period(s) from " + (cs.startSchedule || "now") + ", unit " + cs.chargingRateUnit;
 }
 
+// ---- the session plot: current, power and energy over time, with marks ----
+function series(cid) {
+  const out = [];
+  for (const s of samples) {
+    const c = (s.c || []).find((x) => String(x.id) === cid);
+    if (c) out.push(Object.assign({ t: s.t }, c));
+  }
+  return out;
+}
+
+function hasTx(p) { return p.tx !== null && p.tx !== undefined; }
+
+// Where the transaction starts or stops and the status changes, between samples.
+function sessionMarks(pts) {
+  const out = [];
+  for (let i = 1; i < pts.length; i++) {
+    const a = pts[i - 1], b = pts[i];
+    if (a.tx !== b.tx && hasTx(a)) out.push({ t: b.t, tx: true, label: "stop #" + a.tx });
+    if (a.tx !== b.tx && hasTx(b)) out.push({ t: b.t, tx: true, label: "start #" + b.tx });
+    if (a.status !== b.status) out.push({ t: b.t, tx: false, label: b.status });
+  }
+  return out;
+}
+
+function clock(t) { return new Date(t * 1000).toTimeString().slice(0, 8); }
+
+// HH:MM:SS.mmm, as the terminal view writes it
+function stamp(t) { return clock(t) + "." + String(Math.floor(t * 1000) % 1000).padStart(3, "0"); }
+
+function timeStep(span) {
+  const steps = [5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400];
+  return steps.find((s) => span / s <= 6) || 28800;
+}
+
+// One strip of the plot: y scale, grid, label, and a line per series.
+function strip(g, box, lo, hi, label, lines, x) {
+  const y = (v) => box.top + box.h - box.h * (v - lo) / (hi - lo || 1);
+  g.strokeStyle = "#e3e5ee"; g.lineWidth = 1; g.setLineDash([]);
+  g.strokeRect(box.left, box.top, box.w, box.h);
+  g.fillStyle = "#777"; g.font = "11px sans-serif";
+  g.fillText(label, box.left + 4, box.top + 11);
+  g.fillText(hi.toFixed(hi < 10 ? 1 : 0), 2, box.top + 9);
+  g.fillText(lo.toFixed(lo < 10 && lo !== 0 ? 1 : 0), 2, box.top + box.h);
+  for (const ln of lines) {
+    g.strokeStyle = ln.color; g.lineWidth = 2; g.setLineDash(ln.dash || []); g.beginPath();
+    let open = false, prev = null;
+    for (const p of ln.pts) {
+      const v = p[1];
+      if (v === null || v === undefined) { open = false; continue; }
+      if (!open) g.moveTo(x(p[0]), y(v));
+      else if (ln.step) g.lineTo(x(p[0]), y(prev));
+      if (open) g.lineTo(x(p[0]), y(v));
+      open = true; prev = v;
+    }
+    g.stroke();
+  }
+  g.setLineDash([]);
+}
+
+function drawSession() {
+  const cv = $("#session");
+  const g = cv.getContext("2d");
+  const W = cv.width, H = cv.height, L = 40, R = 10, T = 16, B = 18, GAP = 10;
+  const cid = connectorId();
+  $("#plot-cid").textContent = cid;
+  const pts = series(cid);
+  g.clearRect(0, 0, W, H);
+  const marks = sessionMarks(pts);
+  cv.dataset.points = pts.length;
+  cv.dataset.drawnMax = Math.max(0, ...pts.map((p) => p.drawnA || 0));
+  cv.dataset.marks = marks.map((m) => m.label).join(",");
+  if (pts.length < 2) {
+    $("#plot-note").textContent = pts.length ? "1 sample: the plot starts with the next" : "no samples yet";
+    return;
+  }
+  const t0 = pts[0].t, t1 = Math.max(pts[pts.length - 1].t, t0 + 30);
+  const x = (t) => L + (W - L - R) * (t - t0) / (t1 - t0);
+  const hA = (H - T - B - 2 * GAP) * 0.5, hP = (H - T - B - 2 * GAP) * 0.25;
+  const box = (top, h) => ({ left: L, top, w: W - L - R, h });
+  const amps = Math.max(6, ...pts.map((p) => Math.max(p.offeredA || 0, p.drawnA || 0, p.scheduleA || 0))) * 1.1;
+  const kw = Math.max(1, ...pts.map((p) => (p.powerW || 0) / 1000)) * 1.1;
+  const e = pts.map((p) => p.energyWh || 0), eLo = Math.min(...e), eHi = Math.max(eLo + 1, ...e);
+  const col = (k) => pts.map((p) => [p.t, k(p)]);
+  strip(g, box(T, hA), 0, amps, "current, A", [
+    { pts: col((p) => p.scheduleA), color: "#6a1b9a", dash: [2, 3], step: true },
+    { pts: col((p) => p.offeredA), color: "#ef6c00", dash: [6, 4], step: true },
+    { pts: col((p) => p.drawnA), color: "#1565c0" }], x);
+  strip(g, box(T + hA + GAP, hP), 0, kw, "power, kW", [{ pts: col((p) => (p.powerW || 0) / 1000), color: "#2e7d32" }], x);
+  strip(g, box(T + hA + hP + 2 * GAP, hP), eLo, eHi, "energy (meter), Wh", [{ pts: col((p) => p.energyWh), color: "#00838f" }], x);
+  // time axis
+  g.fillStyle = "#777"; g.font = "11px sans-serif";
+  const step = timeStep(t1 - t0);
+  for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) {
+    g.fillText(clock(t), Math.min(x(t) - 22, W - 50), H - 4);
+  }
+  // marks across the strips, labels along the top
+  let lastLabelX = -1e9;
+  for (const m of marks) {
+    const mx = x(m.t);
+    g.strokeStyle = m.tx ? "#c62828" : "#999"; g.lineWidth = m.tx ? 1.5 : 1; g.setLineDash(m.tx ? [] : [3, 3]);
+    g.beginPath(); g.moveTo(mx, T); g.lineTo(mx, H - B); g.stroke();
+    g.fillStyle = m.tx ? "#c62828" : "#666";
+    const lx = Math.max(mx + 2, lastLabelX + 4);
+    if (lx < W - 30) { g.fillText(m.label, lx, T - 4); lastLabelX = lx + g.measureText(m.label).width; }
+  }
+  g.setLineDash([]);
+  const last = pts[pts.length - 1];
+  $("#plot-note").textContent = pts.length + " samples, " + clock(t0) + " to " + clock(last.t) + "; now " +
+    fmt(last.drawnA, "A", 1) + " drawn of " + fmt(last.offeredA, "A", 1) + " offered, " +
+    fmt((last.powerW || 0) / 1000, "kW", 2) + ", meter " + fmt(last.energyWh, "Wh") +
+    (marks.length ? "; " + marks.length + " mark(s)" : "");
+}
+
+function addSample(s) {
+  samples.push(s);
+  if (samples.length > SAMPLES_MAX) samples = samples.filter((_, i) => i % 2 === 0);
+  drawSession();
+}
+
 function logRow(ev) {
   const frame = ev.event === "sent" || ev.event === "received";
   const type = frame ? ev.type : "event";
   const tr = document.createElement("tr");
   tr.className = "t-" + type;
   tr.dataset.type = type;
-  const t = ev.t ? new Date(ev.t * 1000) : new Date();
+  const t = ev.t || Date.now() / 1000;
   const arrow = !frame ? "" : ev.event === "sent" ? "\u2192" : "\u2190";
-  const summary = frame ? (ev.summary || "") : Object.entries(ev).filter(([k]) => k !== "event" && k !== "t")
+  const summary = ev.summary !== undefined ? ev.summary : Object.entries(ev).filter(([k]) => k !== "event" && k !== "t")
     .map(([k, v]) => k + "=" + (typeof v === "object" ? JSON.stringify(v) : v)).join(" ");
-  tr.innerHTML = `<td>${t.toLocaleTimeString()}</td><td>${arrow}</td><td>${esc(type)}</td>` +
+  tr.innerHTML = `<td>${stamp(t)}</td><td>${arrow}</td><td>${esc(type)}</td>` +
     `<td>${esc(frame ? ev.action || "" : ev.event)}</td><td>${esc(summary)}</td>` +
     `<td>${ev.rttMs !== undefined ? ev.rttMs + " ms" : ""}</td>`;
   tr.dataset.text = (type + " " + (ev.action || ev.event) + " " + JSON.stringify(ev.payload || ev)).toLowerCase();
@@ -162,6 +283,8 @@ function connect() {
   const es = new EventSource("/events");
   es.addEventListener("state", (e) => render(JSON.parse(e.data)));
   es.addEventListener("frame", (e) => addLog(JSON.parse(e.data)));
+  es.addEventListener("history", (e) => { samples = JSON.parse(e.data); drawSession(); });
+  es.addEventListener("sample", (e) => addSample(JSON.parse(e.data)));
   es.onerror = () => badge($("#link"), "dashboard disconnected", "off");
 }
 
