@@ -81,9 +81,16 @@ def test_signed_update_installs_reboots_and_reports_the_new_version(tmp_path, pk
     assert r.sent("SignedFirmwareStatusNotification")[-1]["status"] == "Idle"
 
 
-@case("TC_044_1_CS", "Firmware Update - Download and Install", "Firmware Management")
+# A build without the security feature: the only one with the plain path (L01.FR.20).
+PLAIN_BUILD = tuple(f for f in FEATURES if f not in ("security", "certificates"))
+
+
+@case("TC_044_1_CS", "Firmware Update - Download and Install (a build without the security feature)",
+      "Firmware Management")
 def test_plain_update_firmware(tmp_path, pki, srv):
-    r = make_rig(tmp_path, pki)
+    r = Rig(str(tmp_path / "data"), features=PLAIN_BUILD)
+    boot(r)
+    r.connect()
     srv.files["fw.img"] = image("1.5.0")
     assert r.call("UpdateFirmware", {"location": srv.url("/files/fw.img"), "retrieveDate": iso(r)})[2] == {}
     r.run(0)
@@ -96,6 +103,37 @@ def test_plain_update_firmware(tmp_path, pki, srv):
     assert versions(r)[-1] == "1.5.0"
     assert fw_statuses(r, signed=False)[-1] == "Installed"
     assert r.sent("SignedFirmwareStatusNotification") == []
+
+
+def test_plain_request_is_not_supported_beside_the_signed_update(tmp_path, pki, srv):
+    r = make_rig(tmp_path, pki)
+    data = image("2.0.0")
+    srv.files["fw.img"] = data
+    signed_req(r, srv.url("/files/fw.img"), pki, data, fw={"retrieveDateTime": iso(r, 3600)})
+    r.run(0)
+    ans = r.call("UpdateFirmware", {"location": srv.url("/files/fw.img"), "retrieveDate": iso(r)})
+    assert ans[0] == 4 and ans[2] == "NotSupported"  # L01.FR.20
+    r.run(4000 * 1000)  # the signed one goes on, at its time
+    run_jobs(r)
+    r.run(1000)
+    assert fw_statuses(r)[-1] == "InstallRebooting" and fw_statuses(r, signed=False) == []
+
+
+def test_a_persisted_plain_request_never_installs_in_a_secure_build(tmp_path, pki, srv):
+    # Accepted by a build without the security feature, then the secure
+    # build boots on the same flash: the unsigned request ends, unrun.
+    r = Rig(str(tmp_path / "data"), features=PLAIN_BUILD)
+    boot(r)
+    r.connect()
+    srv.files["fw.img"] = image("1.5.0")
+    r.call("UpdateFirmware", {"location": srv.url("/files/fw.img"), "retrieveDate": iso(r, 60)})
+    r.run(0)
+    r.features = FEATURES
+    boot(r)
+    r.connect()
+    r.run(120 * 1000)
+    assert r.st.jobs == [] and srv.requests == []
+    assert fw_statuses(r, signed=False)[-1] == "InstallationFailed" and r.st.fwupdate.req is None
 
 
 def test_bad_signature_keeps_the_old_firmware(tmp_path, pki, srv):

@@ -121,6 +121,11 @@ def step(st, now):
     if r is None:
         return
     ph = r["ph"]
+    if not r["s"] and ph != "boot":
+        from evse.fwupdate import secure
+        if secure(st):  # a plain request persisted by an older build: never an unsigned install
+            st.log("warn", "unsigned firmware request dropped (L01.FR.20)")
+            return _end(st, "InstallationFailed")
     if ph == "wait":
         if _later(st, r["get"]):
             if not r["tries"]:

@@ -20,9 +20,17 @@ SignedUpdateFirmware (Security Whitepaper ed.3, 2.4), over A/B slots."""
 # SignedUpdateFirmware cancels it and answers AcceptedCanceled, unless the
 # install has begun (Rejected); a plain UpdateFirmware replaces it the same way.
 #
+# L01.FR.20: a build with the secure firmware update (secure(): the security
+# or the certificates feature, which holds the ManufacturerRootCertificates)
+# answers the 1.6 UpdateFirmware with CALLERROR NotSupported and starts
+# nothing: an unsigned image is never installed beside the signed path. Only
+# a build without both keeps the plain UpdateFirmware.
+#
 # This module is what every boot imports: the state, the hooks and the
 # trigger. The request's life is evse/fwrequest.py, imported when a request
 # comes or runs (heap: it is most of the code).
+
+from evse import rpc
 
 PROFILE = "FirmwareManagement"  # GetDiagnostics is diagnostics.py's (in FEATURES with this one)
 
@@ -76,7 +84,7 @@ def _run():
 
 def install(st):
     fw = st.fwupdate = FwState(st)
-    st.handlers["UpdateFirmware"] = lambda st, p: _run().update(st, p)
+    st.handlers["UpdateFirmware"] = _update
     st.handlers["SignedUpdateFirmware"] = lambda st, p: _run().signed(st, p)
     st.on_timer["fw"] = _step
     st.on_timer["fwtrial"] = _trial_timeout
@@ -91,6 +99,20 @@ def install(st):
         _run().failed_try(st, "power lost while downloading")
     elif r is not None and r["ph"] != "boot":
         st.timers.start("fw", st.now, 0)
+
+
+def secure(st):
+    """True when this build has the secure firmware update (whitepaper 2.4):
+    the security feature (st.link) or the certificate store (st.certs)."""
+    return st.link is not None or st.certs is not None
+
+
+def _update(st, p):
+    if secure(st):
+        # L01.FR.20; nothing starts, a running signed request goes on.
+        st.log("warn", "UpdateFirmware refused: this build installs signed firmware only")
+        raise rpc.CallError("NotSupported", "use SignedUpdateFirmware")
+    return _run().update(st, p)
 
 
 def _step(st, now):

@@ -1,0 +1,71 @@
+"""Issue 19 (A): firmware update, logs and transaction message deviations,
+each reproduced over the wire against the real CSMS peer (tools/csms.py,
+`ocpp` package, strict schemas) and fixed at its mechanism. The case ids are
+the item numbers of issue 19 (not OCTT ids)."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from ocpp.v16 import call
+
+from evse import timestamp
+from fwkit import Pki, image
+from httpserver import HttpServer
+from live import wait_for
+from test_conformance_harness import case
+
+MF_ROOT = "ManufacturerRootCertificate"
+
+
+@pytest.fixture(scope="module")
+def pki() -> Pki:
+    return Pki("ec")
+
+
+@pytest.fixture
+def srv():
+    s = HttpServer()
+    yield s
+    s.close()
+
+
+def provision(e: Any, pki: Pki) -> None:
+    from evse import certificates
+    e.st.do(lambda: certificates.provision(e.st.station, MF_ROOT, pki.root_pem, replace=True))
+
+
+def signed(e: Any, srv: HttpServer, pki: Pki, req_id: int, data: bytes, retrieve_in: int = 0,
+           path: str = "/files/fw.img", **kw: Any) -> Any:
+    fw = {"location": srv.url(path), "signing_certificate": pki.signer_pem, "signature": pki.sign(data),
+          "retrieve_date_time": timestamp.format_utc(int(time.time()) + retrieve_in)}
+    return e.call(call.SignedUpdateFirmware(request_id=req_id, firmware=fw, **kw))
+
+
+def fw_statuses(e: Any) -> list[dict[str, Any]]:
+    return e.calls("SignedFirmwareStatusNotification")
+
+
+def callerrors(e: Any, action: str) -> list[str]:
+    """Error codes of the station's CALLERRORs to the CSMS's `action` CALLs."""
+    ids = {m[1] for m in e.frames("out") if m[0] == 2 and m[2] == action}
+    return [m[2] for m in e.frames("in") if m[0] == 4 and m[1] in ids]
+
+
+@case("ISSUE19_01", "Plain UpdateFirmware is NotSupported beside the signed update; a signed one goes on",
+      "Security")
+def test_01_plain_update_firmware_refused(make, srv, pki):
+    e = make()
+    provision(e, pki)
+    srv.files["fw.img"] = image("9.9.9")
+    assert signed(e, srv, pki, 5, srv.files["fw.img"], retrieve_in=3600).status == "Accepted"
+    e.wait_call("SignedFirmwareStatusNotification")
+    now = timestamp.format_utc(int(time.time()))
+    assert e.call(call.UpdateFirmware(location=srv.url("/files/fw.img"), retrieve_date=now)) is None
+    assert callerrors(e, "UpdateFirmware") == ["NotSupported"]
+    e.settle(0.5)
+    # Nothing started: no download, no plain status; the signed request still runs.
+    assert srv.requests == [] and e.calls("FirmwareStatusNotification") == []
+    assert fw_statuses(e) == [{"status": "DownloadScheduled", "requestId": 5}]
+    assert e.st.do(lambda: e.st.station.fwupdate.req["id"]) == 5
