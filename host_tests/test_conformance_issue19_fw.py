@@ -69,3 +69,42 @@ def test_01_plain_update_firmware_refused(make, srv, pki):
     assert srv.requests == [] and e.calls("FirmwareStatusNotification") == []
     assert fw_statuses(e) == [{"status": "DownloadScheduled", "requestId": 5}]
     assert e.st.do(lambda: e.st.station.fwupdate.req["id"]) == 5
+
+
+def ext_trigger(e: Any, what: str = "FirmwareStatusNotification") -> str:
+    return e.call(call.ExtendedTriggerMessage(requested_message=what)).status
+
+
+@case("ISSUE19_09", "Triggered firmware status after a failure: the last status with its requestId", "Security")
+def test_09_trigger_after_a_failed_update(make, srv, pki):
+    e = make()
+    provision(e, pki)
+    srv.files["fw.img"] = image("9.9.9")
+    assert signed(e, srv, pki, 31, b"not the image").status == "Accepted"
+    e.wait_call("SignedFirmwareStatusNotification", where=lambda p: p["status"] == "InvalidSignature")
+    n = len(fw_statuses(e))
+    assert ext_trigger(e) == "Accepted"
+    e.wait_call("SignedFirmwareStatusNotification", n + 1)
+    assert fw_statuses(e)[-1] == {"status": "InvalidSignature", "requestId": 31}
+    # A download that fails: DownloadFailed with its id, after a power cut too.
+    assert signed(e, srv, pki, 32, b"x", path="/missing.img").status == "Accepted"
+    e.wait_call("SignedFirmwareStatusNotification", where=lambda p: p["status"] == "DownloadFailed")
+    e.restart()
+    e.wait_call("BootNotification", 2)
+    wait_for(lambda: e.st.do(lambda: e.st.station.registration) == "Accepted", 5, "boot accepted")
+    n = len(fw_statuses(e))
+    assert ext_trigger(e) == "Accepted"
+    e.wait_call("SignedFirmwareStatusNotification", n + 1)
+    assert fw_statuses(e)[-1] == {"status": "DownloadFailed", "requestId": 32}
+
+
+@case("ISSUE19_12", "ExtendedTriggerMessage(FirmwareStatusNotification) answers with SignedFirmwareStatusNotification",
+      "Security")
+def test_12_extended_trigger_sends_the_signed_notification(make):
+    e = make()  # a fresh station: no firmware request ever
+    assert ext_trigger(e) == "Accepted"
+    assert e.wait_call("SignedFirmwareStatusNotification") == [{"status": "Idle"}]
+    assert e.calls("FirmwareStatusNotification") == []
+    # The 1.6 TriggerMessage keeps its own message.
+    assert e.call(call.TriggerMessage(requested_message="FirmwareStatusNotification")).status == "Accepted"
+    assert e.wait_call("FirmwareStatusNotification") == [{"status": "Idle"}]

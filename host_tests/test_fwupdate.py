@@ -355,3 +355,31 @@ def test_a_cancelled_download_finishes_before_the_next_one_starts(tmp_path, pki,
     run_jobs(r)
     r.run(1000)
     assert r.sent("SignedFirmwareStatusNotification")[-1] == {"status": "InstallRebooting", "requestId": 8}
+
+
+def test_trigger_after_a_failure_repeats_it_until_the_next_request(tmp_path, pki, srv):
+    # L01.FR.29/21 (issue 19 item 9): the last status sent, with its requestId, not Idle.
+    r = make_rig(tmp_path, pki)
+    data = image("2.0.0")
+    srv.files["fw.img"] = data
+    signed_req(r, srv.url("/files/fw.img"), pki, data + b"x", req_id=21)
+    r.run(0)
+    run_jobs(r)
+    r.run(1000)
+    assert fw_statuses(r)[-1] == "InvalidSignature"
+    r.call("ExtendedTriggerMessage", {"requestedMessage": "FirmwareStatusNotification"})
+    assert r.sent("SignedFirmwareStatusNotification")[-1] == {"status": "InvalidSignature", "requestId": 21}
+    boot(r)  # persisted: a reboot does not forget it
+    r.connect()
+    r.call("ExtendedTriggerMessage", {"requestedMessage": "FirmwareStatusNotification"})
+    assert r.sent("SignedFirmwareStatusNotification")[-1] == {"status": "InvalidSignature", "requestId": 21}
+    signed_req(r, "http://127.0.0.1:9/fw.img", pki, data, req_id=22)
+    r.run(0)
+    run_jobs(r)
+    r.run(1000)
+    r.call("TriggerMessage", {"requestedMessage": "FirmwareStatusNotification"})
+    assert r.sent("SignedFirmwareStatusNotification")[-1] == {"status": "DownloadFailed", "requestId": 22}
+    signed_req(r, srv.url("/files/fw.img"), pki, data, req_id=23, fw={"retrieveDateTime": iso(r, 3600)})
+    r.run(0)
+    r.call("ExtendedTriggerMessage", {"requestedMessage": "FirmwareStatusNotification"})
+    assert r.sent("SignedFirmwareStatusNotification")[-1] == {"status": "DownloadScheduled", "requestId": 23}

@@ -122,8 +122,7 @@ def step(st, now):
         return
     ph = r["ph"]
     if not r["s"] and ph != "boot":
-        from evse.fwupdate import secure
-        if secure(st):  # a plain request persisted by an older build: never an unsigned install
+        if fw.secure(st):  # a plain request persisted by an older build: never an unsigned install
             st.log("warn", "unsigned firmware request dropped (L01.FR.20)")
             return _end(st, "InstallationFailed")
     if ph == "wait":
@@ -272,6 +271,7 @@ def _install(st, r):
 def _end(st, status):
     fw = st.fwupdate
     _notify(st, status)
+    fw.last_id = fw.req["id"]
     fw.req = None
     fw.save()
     st.timers.cancel("fw")
