@@ -108,3 +108,14 @@ def test_12_extended_trigger_sends_the_signed_notification(make):
     # The 1.6 TriggerMessage keeps its own message.
     assert e.call(call.TriggerMessage(requested_message="FirmwareStatusNotification")).status == "Accepted"
     assert e.wait_call("FirmwareStatusNotification") == [{"status": "Idle"}]
+
+
+@case("ISSUE19_17", "SupportedFileTransferProtocols is reported, read-only (HTTP,HTTPS)", "Security")
+def test_17_supported_file_transfer_protocols(make):
+    e = make()
+    res = e.call(call.GetConfiguration(key=["SupportedFileTransferProtocols"]))
+    assert res.configuration_key == [{"key": "SupportedFileTransferProtocols", "readonly": True,
+                                      "value": "HTTP,HTTPS"}] and not res.unknown_key
+    assert e.call(call.ChangeConfiguration(key="SupportedFileTransferProtocols", value="FTP")).status == "Rejected"
+    everything = e.call(call.GetConfiguration()).configuration_key
+    assert "SupportedFileTransferProtocols" in [k["key"] for k in everything]

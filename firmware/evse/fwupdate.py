@@ -34,6 +34,12 @@ from evse import rpc
 
 PROFILE = "FirmwareManagement"  # GetDiagnostics is diagnostics.py's (in FEATURES with this one)
 
+# L01 needs the key; the reference station (HS31007D, ORS-16) reports HTTP and
+# HTTPS. Downloads (and the log uploads of diagnostics.py) use http.py.
+_KEYS = """
+SupportedFileTransferProtocols cr HTTP,HTTPS - 0
+"""  # config.py's table format
+
 _TRIAL_MS = 600000  # a trial image must reach an accepted boot within this
 # Statuses the plain FirmwareStatusNotification has (the rest are signed only).
 _PLAIN = " Downloaded DownloadFailed Downloading Idle InstallationFailed Installing Installed "
@@ -96,6 +102,7 @@ def _run():
 
 def install(st):
     fw = st.fwupdate = FwState(st)
+    st.config.add_keys(_KEYS)
     st.handlers["UpdateFirmware"] = _update
     st.handlers["SignedUpdateFirmware"] = lambda st, p: _run().signed(st, p)
     st.on_timer["fw"] = _step
