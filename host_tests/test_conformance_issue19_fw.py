@@ -119,3 +119,51 @@ def test_17_supported_file_transfer_protocols(make):
     assert e.call(call.ChangeConfiguration(key="SupportedFileTransferProtocols", value="FTP")).status == "Rejected"
     everything = e.call(call.GetConfiguration()).configuration_key
     assert "SupportedFileTransferProtocols" in [k["key"] for k in everything]
+
+
+DEAD = "http://127.0.0.1:9/upload"  # nothing listens: every attempt fails at once
+
+
+def get_log(e: Any, req_id: int, loc: str, **kw: Any) -> Any:
+    return e.call(call.GetLog(log={"remote_location": loc}, log_type="DiagnosticsLog", request_id=req_id, **kw))
+
+
+@case("ISSUE19_19", "Log/Diagnostics status triggered during a retry wait: Uploading (with requestId)", "Security")
+def test_19_trigger_during_a_retry_wait(make):
+    e = make()
+    assert get_log(e, 19, DEAD, retries=1, retry_interval=600).status == "Accepted"
+    e.wait_call("LogStatusNotification")
+    e.settle(0.5)  # the first attempt has failed; the retry is 600 s away
+    assert e.st.do(lambda: e.st.station.diag.job) is None
+    assert e.call(call.ExtendedTriggerMessage(requested_message="LogStatusNotification")).status == "Accepted"
+    got = e.wait_call("LogStatusNotification", 2)
+    assert got == [{"status": "Uploading", "requestId": 19}] * 2
+    e.call(call.GetDiagnostics(location=DEAD, retries=1, retry_interval=600))
+    e.wait_call("DiagnosticsStatusNotification", where=lambda p: p["status"] == "Uploading")
+    e.settle(0.5)
+    assert e.call(call.TriggerMessage(requested_message="DiagnosticsStatusNotification")).status == "Accepted"
+    assert e.wait_call("DiagnosticsStatusNotification", 2) == [{"status": "Uploading"}] * 2
+
+
+@case("ISSUE19_20", "GetLog and GetDiagnostics replacing each other: every request reaches a final status",
+      "Security")
+def test_20_every_request_reaches_a_final_status(make, srv):
+    e = make()
+    e.call(call.GetDiagnostics(location=DEAD, retries=1, retry_interval=600))
+    e.wait_call("DiagnosticsStatusNotification")
+    # A GetLog ends it: Accepted (not AcceptedCanceled), the GetDiagnostics gets UploadFailed.
+    assert get_log(e, 1, DEAD, retries=1, retry_interval=600).status == "Accepted"
+    assert e.wait_call("DiagnosticsStatusNotification", 2)[-1] == {"status": "UploadFailed"}
+    e.wait_call("LogStatusNotification")
+    # A GetLog replacing a GetLog: AcceptedCanceled; the first one ends with UploadFailure.
+    assert get_log(e, 2, DEAD, retries=1, retry_interval=600).status == "AcceptedCanceled"
+    e.wait_call("LogStatusNotification", where=lambda p: p == {"status": "UploadFailure", "requestId": 1})
+    # A GetDiagnostics ends that one (UploadFailure) and uploads.
+    e.call(call.GetDiagnostics(location=srv.url("/upload")))
+    e.wait_call("LogStatusNotification", where=lambda p: p == {"status": "UploadFailure", "requestId": 2})
+    e.wait_call("DiagnosticsStatusNotification", where=lambda p: p["status"] == "Uploaded")
+    logs = e.calls("LogStatusNotification")
+    assert logs == [{"status": "Uploading", "requestId": 1}, {"status": "UploadFailure", "requestId": 1},
+                    {"status": "Uploading", "requestId": 2}, {"status": "UploadFailure", "requestId": 2}]
+    assert [p["status"] for p in e.calls("DiagnosticsStatusNotification")] == [
+        "Uploading", "UploadFailed", "Uploading", "Uploaded"]
