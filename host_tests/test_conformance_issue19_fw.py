@@ -167,3 +167,34 @@ def test_20_every_request_reaches_a_final_status(make, srv):
                     {"status": "Uploading", "requestId": 2}, {"status": "UploadFailure", "requestId": 2}]
     assert [p["status"] for p in e.calls("DiagnosticsStatusNotification")] == [
         "Uploading", "UploadFailed", "Uploading", "Uploaded"]
+
+
+@case("ISSUE19_24", "TransactionMessageAttempts holds for StartTransaction; the queue behind it moves on", "Core")
+def test_24_start_transaction_attempts_are_bounded(make):
+    e = make(seeds={"TransactionMessageAttempts": "3", "TransactionMessageRetryInterval": "1"})
+    refuse = [True]
+    # The CSMS answers every StartTransaction with a CALLERROR (EVerest's case).
+    e.rewrite(lambda m: [4, m[1], "InternalError", "refused", {}]
+              if refuse[0] and m[0] == 3 and "transactionId" in m[2] else m)
+    e.card("AA")
+    e.cmd("plug")
+    e.wait_call("StartTransaction", 3, timeout=8)  # retried 1 s, then 2 s later
+    e.wait_status("Finishing", timeout=4)  # not registered: stopped (StopTransactionOnInvalidId)
+    wait_for(lambda: e.st.do(lambda: len(e.st.station.txq)) == 0, 5, "transaction queue empty")
+    e.settle(4)  # no 4th attempt after TransactionMessageAttempts=3, no Stop without an id
+    assert len(e.calls("StartTransaction")) == 3 and e.calls("StopTransaction") == []
+    # The record of the session is in the diagnostics log (GetDiagnostics reaches it).
+    lines = e.st.do(lambda: list(e.st.station.diag.log.lines(None, None)))
+    assert [ln for ln in lines if "StartTransaction discarded after 3 attempts" in ln and "idTag=AA" in ln]
+    assert [ln for ln in lines if "StopTransaction of an unregistered transaction dropped" in ln
+            and "meterStop=" in ln]
+    # The next session is not held up behind it.
+    refuse[0] = False
+    e.cmd("unplug")
+    e.card("AA")
+    e.cmd("plug")
+    e.wait_status("Charging")
+    assert len(e.wait_call("StartTransaction", 4)) == 4
+    e.card("AA")
+    stop = e.wait_call("StopTransaction")[0]
+    assert stop["transactionId"] >= 1 and stop["reason"] == "Local"

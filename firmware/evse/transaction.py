@@ -45,7 +45,8 @@ def from_record(rec):
 
 
 def install(st):
-    st.txq = TxQueue(st.storage.journal("txq", max_bytes=32768), log=st.log)
+    # st.log looked up at each call: a feature may wrap it later (the diagnostics log).
+    st.txq = TxQueue(st.storage.journal("txq", max_bytes=32768), log=lambda lvl, text: st.log(lvl, text))
     st.tx_store = st.storage.persist("tx")
     st.on_authorized = decided
     # C-03 (optional): energy an invalid idTag may still take; 0 = none.
@@ -472,7 +473,8 @@ def _tx_failed(st, ctx, reason):
     if st.txq.failed(ctx[0], st.now, st.config.get("TransactionMessageAttempts"),
                      1000 * st.config.get("TransactionMessageRetryInterval")):
         # Rule 12: the CSMS was reachable but never registered the
-        # transaction: no more energy than an invalid idTag may take.
+        # transaction (its StartTransaction is discarded, its record is in
+        # the log): no more energy than an invalid idTag may take.
         c = _running(st, ctx[0])
         if c is not None and not c.tx.invalid:
             st.log("warn", "connector %d: StartTransaction not registered by the CSMS" % c.id)
