@@ -198,3 +198,26 @@ def test_24_start_transaction_attempts_are_bounded(make):
     e.card("AA")
     stop = e.wait_call("StopTransaction")[0]
     assert stop["transactionId"] >= 1 and stop["reason"] == "Local"
+
+
+@pytest.fixture(scope="module")
+def rsa_pki() -> Pki:
+    return Pki("rsa")
+
+
+@case("ISSUE19_15", "Firmware signed with RSA-PSS (SHA-256, MGF1-SHA256) verifies and installs", "Security")
+def test_15_rsa_pss_firmware_signature(make, srv, rsa_pki):
+    from cryptography.hazmat.primitives.asymmetric import padding
+    srv.files["fw.img"] = data = image("7.0.0")
+    # Salt lengths: the digest's (openssl 3 signing), the maximum (cryptography's default), none.
+    for req_id, salt in ((51, 32), (52, padding.PSS.MAX_LENGTH), (53, 0)):
+        e = make("s%d" % req_id)  # a station each: one trial boot per station here (no boot loader)
+        provision(e, rsa_pki)
+        fw = {"location": srv.url("/files/fw.img"), "signing_certificate": rsa_pki.signer_pem,
+              "retrieve_date_time": timestamp.format_utc(int(time.time())), "signature": rsa_pki.sign_pss(data, salt)}
+        assert e.call(call.SignedUpdateFirmware(request_id=req_id, firmware=fw)).status == "Accepted"
+        e.wait_call("SignedFirmwareStatusNotification", timeout=15,
+                    where=lambda p: p["status"] in ("InstallRebooting", "InvalidSignature", "DownloadFailed"))
+        got = [p["status"] for p in fw_statuses(e)]
+        assert got[:5] == ["Downloading", "Downloaded", "SignatureVerified", "Installing", "InstallRebooting"], got
+        assert not [p for p in e.calls("SecurityEventNotification") if p["type"] == "InvalidFirmwareSignature"]
