@@ -45,8 +45,7 @@ def from_record(rec):
 
 
 def install(st):
-    # st.log looked up at each call: a feature may wrap it later (the diagnostics log).
-    st.txq = TxQueue(st.storage.journal("txq", max_bytes=32768), log=lambda lvl, text: st.log(lvl, text))
+    st.txq = TxQueue(st.storage.journal("txq", max_bytes=32768), log=st.log)
     st.tx_store = st.storage.persist("tx")
     st.on_authorized = decided
     # C-03 (optional): energy an invalid idTag may still take; 0 = none.
