@@ -383,3 +383,15 @@ def test_trigger_after_a_failure_repeats_it_until_the_next_request(tmp_path, pki
     r.run(0)
     r.call("ExtendedTriggerMessage", {"requestedMessage": "FirmwareStatusNotification"})
     assert r.sent("SignedFirmwareStatusNotification")[-1] == {"status": "DownloadScheduled", "requestId": 23}
+
+
+def test_a_second_scheduled_request_reports_its_own_schedule(tmp_path, pki, srv):
+    # The replaced request's DownloadScheduled is not the new one's: it is said again, with the new id.
+    r = make_rig(tmp_path, pki)
+    data = image("2.0.0")
+    signed_req(r, srv.url("/files/fw.img"), pki, data, req_id=41, fw={"retrieveDateTime": iso(r, 3600)})
+    r.run(0)
+    signed_req(r, srv.url("/files/fw.img"), pki, data, req_id=42, fw={"retrieveDateTime": iso(r, 7200)})
+    r.run(0)
+    assert r.sent("SignedFirmwareStatusNotification") == [{"status": "DownloadScheduled", "requestId": 41},
+                                                          {"status": "DownloadScheduled", "requestId": 42}]

@@ -77,6 +77,7 @@ def _begin(st, signed, req_id, loc, p, get, at, cert, sig):
               "iv": p.get("retryInterval") or _RETRY_S, "get": timestamp.parse(get) or now,
               "at": timestamp.parse(at) if at else None, "cert": cert, "sig": sig, "ph": "wait", "tries": 0}
     fw.signed = signed
+    fw.status = "Idle"  # nothing sent for this request yet (the last one's status is not its own)
     fw.save()
     st.log("info", "firmware update requested: " + loc)
     st.timers.start("fw", st.now, 0)  # after the .conf: the handler's answer goes first
