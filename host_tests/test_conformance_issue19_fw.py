@@ -221,3 +221,6 @@ def test_15_rsa_pss_firmware_signature(make, srv, rsa_pki):
         got = [p["status"] for p in fw_statuses(e)]
         assert got[:5] == ["Downloading", "Downloaded", "SignatureVerified", "Installing", "InstallRebooting"], got
         assert not [p for p in e.calls("SecurityEventNotification") if p["type"] == "InvalidFirmwareSignature"]
+        # Let the reboot into the trial end (its boot accepted) before the next station or the teardown.
+        e.wait_call("BootNotification", 2, timeout=20)
+        wait_for(lambda: e.st.do(lambda: e.st.station.registration) == "Accepted", 10, "boot accepted")
