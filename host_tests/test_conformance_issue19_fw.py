@@ -47,6 +47,10 @@ def fw_statuses(e: Any) -> list[dict[str, Any]]:
     return e.calls("SignedFirmwareStatusNotification")
 
 
+def wait_accepted(e: Any) -> None:
+    wait_for(lambda: e.st.do(lambda: e.st.station.registration) == "Accepted", 10, "boot accepted")
+
+
 def callerrors(e: Any, action: str) -> list[str]:
     """Error codes of the station's CALLERRORs to the CSMS's `action` CALLs."""
     ids = {m[1] for m in e.frames("out") if m[0] == 2 and m[2] == action}
@@ -91,7 +95,7 @@ def test_09_trigger_after_a_failed_update(make, srv, pki):
     e.wait_call("SignedFirmwareStatusNotification", where=lambda p: p["status"] == "DownloadFailed")
     e.restart()
     e.wait_call("BootNotification", 2)
-    wait_for(lambda: e.st.do(lambda: e.st.station.registration) == "Accepted", 5, "boot accepted")
+    wait_accepted(e)
     n = len(fw_statuses(e))
     assert ext_trigger(e) == "Accepted"
     e.wait_call("SignedFirmwareStatusNotification", n + 1)
@@ -223,4 +227,4 @@ def test_15_rsa_pss_firmware_signature(make, srv, rsa_pki):
         assert not [p for p in e.calls("SecurityEventNotification") if p["type"] == "InvalidFirmwareSignature"]
         # Let the reboot into the trial end (its boot accepted) before the next station or the teardown.
         e.wait_call("BootNotification", 2, timeout=20)
-        wait_for(lambda: e.st.do(lambda: e.st.station.registration) == "Accepted", 10, "boot accepted")
+        wait_accepted(e)
