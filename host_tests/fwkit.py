@@ -57,6 +57,13 @@ class Pki:
         return base64.b64encode(sig).decode()
 
 
+    def sign_pss(self, data: bytes, salt: Any = 32) -> str:
+        """RSASSA-PSS (SHA-256, MGF1-SHA256) with `salt` octets of salt, as
+        `openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32` signs."""
+        sig = self.key.sign(data, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=salt), hashes.SHA256())
+        return base64.b64encode(sig).decode()
+
+
 class _Store:
     """Stand-in for certificates.Store where the build lacks it."""
 

@@ -7,13 +7,13 @@ import runpy
 
 import ocpp.v16
 import pytest
-from evse import locallist, reservation, security, smartcharge
+from evse import fwupdate, locallist, reservation, security, smartcharge
 from evse.config import Config as _Config
 from jsonschema import Draft4Validator
 
 # Each feature declares its own keys (add_keys); these tests see the registry
 # as a station with every feature installed has it.
-FEATURE_KEYS = (locallist._KEYS, reservation._KEYS, smartcharge._KEYS, security._KEYS)
+FEATURE_KEYS = (locallist._KEYS, reservation._KEYS, smartcharge._KEYS, security._KEYS, fwupdate._KEYS)
 
 
 def Config(**kw):  # noqa: N802 - stands in for the class in these tests
@@ -128,6 +128,7 @@ DEFAULTS = {
     "CertificateStoreMaxLength": (True, "1"),
     "CpoName": (False, ""),
     "SecurityProfile": (False, "0"),
+    "SupportedFileTransferProtocols": (True, "HTTP,HTTPS"),  # fwupdate (L01; ORS-16)
 }
 SAMPLED = ["Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage", "SoC"]
 
@@ -140,7 +141,7 @@ def test_all_keys_exactly_the_expected_set_with_defaults():
 def test_unsupported_optional_keys_absent():
     c = Config()
     for k in ("MinimumStatusDuration", "MaxEnergyOnInvalidId", "BlinkRepeat", "LightIntensity",
-              "ConnectorSwitch3to1PhaseSupported", "SupportedFileTransferProtocols"):
+              "ConnectorSwitch3to1PhaseSupported"):
         assert not c.has(k)
         assert chg(c, k, "1") == "NotSupported"
         assert getconf(c, [k]) == {"unknownKey": [k]}
@@ -483,8 +484,8 @@ def test_add_key():
     assert chg(c, "CertSigningRepeatTimes", "11") == "Rejected"
     assert chg(c, "CertSigningRepeatTimes", "5") == "Accepted"
     assert p.data == {"CertSigningRepeatTimes": "5", "Later": "x"}  # unknown stored keys kept
-    c.add_key("SupportedFileTransferProtocols", "csl", "HTTP,HTTPS", readonly=True)
-    assert values(c)["SupportedFileTransferProtocols"] == (True, "HTTP,HTTPS")
+    c.add_key("UploadProtocols", "csl", "HTTP,HTTPS", readonly=True)
+    assert values(c)["UploadProtocols"] == (True, "HTTP,HTTPS")
     c.add_key("Mode", "csl", "A", members="A,B,C", hi=2, reboot=True)
     assert chg(c, "Mode", "A,D") == "Rejected"
     assert chg(c, "Mode", "A,B,C") == "Rejected"
@@ -513,7 +514,7 @@ def test_security_feature_redefines_security_profile():
 # ---- the MicroPython VM gives the same answers -------------------------
 VM_SCRIPT = r"""
 import json
-from evse import locallist, reservation, security, smartcharge
+from evse import fwupdate, locallist, reservation, security, smartcharge
 from evse.config import Config as _Config
 
 

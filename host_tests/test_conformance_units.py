@@ -49,22 +49,33 @@ def test_status_counts_as_reported_only_when_answered(rig):
     assert rig.statuses()[-1] == "Preparing"
 
 
-def test_start_callerror_on_every_attempt_keeps_the_stop(tmp_path):
-    # Rule 12: a StartTransaction is never discarded, so the session's Stop
-    # (its energy) reaches the CSMS once it answers; meanwhile no energy.
+def test_start_callerror_on_every_attempt_is_discarded_and_logged(tmp_path):
+    # Rule 12 (issue 19 item 24): TransactionMessageAttempts holds for a
+    # StartTransaction too. After the last attempt the session is not
+    # authorized (stopped, StopTransactionOnInvalidId), its messages are
+    # dropped, each written to the diagnostics log; the queue moves on.
     r = Rig(str(tmp_path), tags={"AA": "Accepted"},
             seeds={"TransactionMessageAttempts": "2", "TransactionMessageRetryInterval": "5"}).connect()
     r.cs.fail.add("StartTransaction")
     r.cmd("card", "AA")
     r.cmd("plug")
     assert r.status() == "Charging"
-    r.run(6000)  # two failed attempts: not registered, stopped (StopTransactionOnInvalidId)
+    r.run(6000)  # two failed attempts: discarded, stopped
     assert r.st.connectors[1].tx is None and r.status() == "Finishing"
     r.cs.fail.clear()
-    r.run(12000)
-    starts, stops = r.sent("StartTransaction"), r.sent("StopTransaction")
-    assert len(starts) >= 3 and len(stops) == 1
-    assert stops[0]["reason"] == "DeAuthorized" and stops[0]["transactionId"] == r.cs.tx_id
+    r.run(60000)
+    assert len(r.sent("StartTransaction")) == 2 and r.sent("StopTransaction") == []
+    assert len(r.st.txq) == 0
+    logged = [t for t in r.st.diag.log.lines(None, None) if "txqueue" in t]  # the diagnostics log
+    assert any("StartTransaction discarded after 2 attempts" in t and "idTag=AA" in t and "meterStart=" in t
+               for t in logged), logged
+    assert any("StopTransaction of an unregistered transaction dropped" in t and "reason=DeAuthorized" in t
+               and "meterStop=" in t for t in logged), logged
+    r.cmd("unplug")
+    r.cmd("card", "AA")  # the next session is not held up
+    r.cmd("plug")
+    r.run(2000)
+    assert len(r.sent("StartTransaction")) == 3 and r.st.connectors[1].tx.tx_id == r.cs.tx_id
 
 
 def test_incomplete_start_answer_acts_on_its_status(tmp_path):

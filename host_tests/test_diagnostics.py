@@ -133,7 +133,11 @@ def test_second_get_log_cancels_and_ftp_is_rejected(tmp_path, srv):
     r.st.jobs.remove(first)
     r.run(0)
     run_jobs(r)
-    assert r.sent("LogStatusNotification")[-1] == {"status": "Uploaded", "requestId": 2}
+    # The replaced one got its final status (issue 19 item 20), the new one ran.
+    assert r.sent("LogStatusNotification") == [{"status": "Uploading", "requestId": 1},
+                                               {"status": "UploadFailure", "requestId": 1},
+                                               {"status": "Uploading", "requestId": 2},
+                                               {"status": "Uploaded", "requestId": 2}]
     ans = r.call("GetLog", {"logType": "DiagnosticsLog", "requestId": 3, "log": {"remoteLocation": "ftp://x/y"}})
     assert ans[2]["status"] == "Rejected"
 
@@ -144,6 +148,44 @@ def test_triggers(tmp_path):
     r.call("ExtendedTriggerMessage", {"requestedMessage": "LogStatusNotification"})
     assert r.sent("DiagnosticsStatusNotification") == [{"status": "Idle"}]
     assert r.sent("LogStatusNotification") == [{"status": "Idle"}]
+
+
+def test_triggers_during_a_retry_wait_say_uploading(tmp_path):
+    # N01.FR.12 (issue 19 item 19): an upload still to be retried is ongoing.
+    r = make_rig(tmp_path)
+    r.call("GetLog", {"logType": "DiagnosticsLog", "requestId": 9, "retries": 1, "retryInterval": 600,
+                      "log": {"remoteLocation": "http://127.0.0.1:9/up"}})
+    r.run(0)
+    run_jobs(r)  # the first attempt fails: the retry waits 600 s
+    assert r.st.jobs == [] and r.sent("LogStatusNotification") == [{"status": "Uploading", "requestId": 9}]
+    r.call("ExtendedTriggerMessage", {"requestedMessage": "LogStatusNotification"})
+    assert r.sent("LogStatusNotification")[-1] == {"status": "Uploading", "requestId": 9}
+    r.call("GetDiagnostics", {"location": "http://127.0.0.1:9/up", "retries": 1, "retryInterval": 600})
+    r.run(0)
+    run_jobs(r)
+    r.call("TriggerMessage", {"requestedMessage": "DiagnosticsStatusNotification"})
+    assert r.sent("DiagnosticsStatusNotification")[-1] == {"status": "Uploading"}
+    r.call("ExtendedTriggerMessage", {"requestedMessage": "LogStatusNotification"})
+    assert r.sent("LogStatusNotification")[-1] == {"status": "Idle"}
+
+
+def test_each_kind_replacing_the_other_gives_it_a_final_status(tmp_path, srv):
+    # Issue 19 item 20: a GetLog ends a running GetDiagnostics with
+    # UploadFailed (answered Accepted, not AcceptedCanceled), and the reverse.
+    r = make_rig(tmp_path)
+    r.call("GetDiagnostics", {"location": srv.url("/upload")})
+    r.run(0)
+    ans = r.call("GetLog", {"logType": "DiagnosticsLog", "requestId": 4, "log": {"remoteLocation": srv.url("/upload")}})
+    assert ans[2]["status"] == "Accepted"
+    assert r.sent("DiagnosticsStatusNotification") == [{"status": "Uploading"}, {"status": "UploadFailed"}]
+    r.st.jobs.pop(0)  # the cancelled upload
+    r.run(0)
+    r.call("GetDiagnostics", {"location": srv.url("/upload")})
+    assert r.sent("LogStatusNotification")[-1] == {"status": "UploadFailure", "requestId": 4}
+    r.st.jobs.clear()
+    r.run(0)
+    run_jobs(r)
+    assert r.sent("DiagnosticsStatusNotification")[-1] == {"status": "Uploaded"}
 
 
 def test_get_diagnostics_ftp_is_not_supported(tmp_path):

@@ -81,9 +81,16 @@ def test_signed_update_installs_reboots_and_reports_the_new_version(tmp_path, pk
     assert r.sent("SignedFirmwareStatusNotification")[-1]["status"] == "Idle"
 
 
-@case("TC_044_1_CS", "Firmware Update - Download and Install", "Firmware Management")
+# A build without the security feature: the only one with the plain path (L01.FR.20).
+PLAIN_BUILD = tuple(f for f in FEATURES if f not in ("security", "certificates"))
+
+
+@case("TC_044_1_CS", "Firmware Update - Download and Install (a build without the security feature)",
+      "Firmware Management")
 def test_plain_update_firmware(tmp_path, pki, srv):
-    r = make_rig(tmp_path, pki)
+    r = Rig(str(tmp_path / "data"), features=PLAIN_BUILD)
+    boot(r)
+    r.connect()
     srv.files["fw.img"] = image("1.5.0")
     assert r.call("UpdateFirmware", {"location": srv.url("/files/fw.img"), "retrieveDate": iso(r)})[2] == {}
     r.run(0)
@@ -96,6 +103,37 @@ def test_plain_update_firmware(tmp_path, pki, srv):
     assert versions(r)[-1] == "1.5.0"
     assert fw_statuses(r, signed=False)[-1] == "Installed"
     assert r.sent("SignedFirmwareStatusNotification") == []
+
+
+def test_plain_request_is_not_supported_beside_the_signed_update(tmp_path, pki, srv):
+    r = make_rig(tmp_path, pki)
+    data = image("2.0.0")
+    srv.files["fw.img"] = data
+    signed_req(r, srv.url("/files/fw.img"), pki, data, fw={"retrieveDateTime": iso(r, 3600)})
+    r.run(0)
+    ans = r.call("UpdateFirmware", {"location": srv.url("/files/fw.img"), "retrieveDate": iso(r)})
+    assert ans[0] == 4 and ans[2] == "NotSupported"  # L01.FR.20
+    r.run(4000 * 1000)  # the signed one goes on, at its time
+    run_jobs(r)
+    r.run(1000)
+    assert fw_statuses(r)[-1] == "InstallRebooting" and fw_statuses(r, signed=False) == []
+
+
+def test_a_persisted_plain_request_never_installs_in_a_secure_build(tmp_path, pki, srv):
+    # Accepted by a build without the security feature, then the secure
+    # build boots on the same flash: the unsigned request ends, unrun.
+    r = Rig(str(tmp_path / "data"), features=PLAIN_BUILD)
+    boot(r)
+    r.connect()
+    srv.files["fw.img"] = image("1.5.0")
+    r.call("UpdateFirmware", {"location": srv.url("/files/fw.img"), "retrieveDate": iso(r, 60)})
+    r.run(0)
+    r.features = FEATURES
+    boot(r)
+    r.connect()
+    r.run(120 * 1000)
+    assert r.st.jobs == [] and srv.requests == []
+    assert fw_statuses(r, signed=False)[-1] == "InstallationFailed" and r.st.fwupdate.req is None
 
 
 def test_bad_signature_keeps_the_old_firmware(tmp_path, pki, srv):
@@ -317,3 +355,43 @@ def test_a_cancelled_download_finishes_before_the_next_one_starts(tmp_path, pki,
     run_jobs(r)
     r.run(1000)
     assert r.sent("SignedFirmwareStatusNotification")[-1] == {"status": "InstallRebooting", "requestId": 8}
+
+
+def test_trigger_after_a_failure_repeats_it_until_the_next_request(tmp_path, pki, srv):
+    # L01.FR.29/21 (issue 19 item 9): the last status sent, with its requestId, not Idle.
+    r = make_rig(tmp_path, pki)
+    data = image("2.0.0")
+    srv.files["fw.img"] = data
+    signed_req(r, srv.url("/files/fw.img"), pki, data + b"x", req_id=21)
+    r.run(0)
+    run_jobs(r)
+    r.run(1000)
+    assert fw_statuses(r)[-1] == "InvalidSignature"
+    r.call("ExtendedTriggerMessage", {"requestedMessage": "FirmwareStatusNotification"})
+    assert r.sent("SignedFirmwareStatusNotification")[-1] == {"status": "InvalidSignature", "requestId": 21}
+    boot(r)  # persisted: a reboot does not forget it
+    r.connect()
+    r.call("ExtendedTriggerMessage", {"requestedMessage": "FirmwareStatusNotification"})
+    assert r.sent("SignedFirmwareStatusNotification")[-1] == {"status": "InvalidSignature", "requestId": 21}
+    signed_req(r, "http://127.0.0.1:9/fw.img", pki, data, req_id=22)
+    r.run(0)
+    run_jobs(r)
+    r.run(1000)
+    r.call("TriggerMessage", {"requestedMessage": "FirmwareStatusNotification"})
+    assert r.sent("SignedFirmwareStatusNotification")[-1] == {"status": "DownloadFailed", "requestId": 22}
+    signed_req(r, srv.url("/files/fw.img"), pki, data, req_id=23, fw={"retrieveDateTime": iso(r, 3600)})
+    r.run(0)
+    r.call("ExtendedTriggerMessage", {"requestedMessage": "FirmwareStatusNotification"})
+    assert r.sent("SignedFirmwareStatusNotification")[-1] == {"status": "DownloadScheduled", "requestId": 23}
+
+
+def test_a_second_scheduled_request_reports_its_own_schedule(tmp_path, pki, srv):
+    # The replaced request's DownloadScheduled is not the new one's: it is said again, with the new id.
+    r = make_rig(tmp_path, pki)
+    data = image("2.0.0")
+    signed_req(r, srv.url("/files/fw.img"), pki, data, req_id=41, fw={"retrieveDateTime": iso(r, 3600)})
+    r.run(0)
+    signed_req(r, srv.url("/files/fw.img"), pki, data, req_id=42, fw={"retrieveDateTime": iso(r, 7200)})
+    r.run(0)
+    assert r.sent("SignedFirmwareStatusNotification") == [{"status": "DownloadScheduled", "requestId": 41},
+                                                          {"status": "DownloadScheduled", "requestId": 42}]

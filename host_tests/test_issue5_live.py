@@ -359,13 +359,15 @@ def test_every_trigger_target(csms, tmp_path):
 def test_extended_trigger_message(csms, tmp_path):
     s = start_station(csms, tmp_path)
     try:
+        # Whitepaper 6.16: FirmwareStatusNotification triggers SignedFirmwareStatusNotification.
         for what in ("FirmwareStatusNotification", "Heartbeat", "MeterValues", "StatusNotification",
                      "BootNotification"):
-            n = len(csms.calls(what))
+            sent = "SignedFirmwareStatusNotification" if what == "FirmwareStatusNotification" else what
+            n = len(csms.calls(sent))
             r = csms.call("CP1", call.ExtendedTriggerMessage(requested_message=what, connector_id=1))
             assert r.status == "Accepted", what
-            csms.wait_call(what, n + 1)
-            assert _after_answer(csms, "ExtendedTriggerMessage")[0] == what
+            csms.wait_call(sent, n + 1)
+            assert _after_answer(csms, "ExtendedTriggerMessage")[0] == sent
         for what, sent in (("SignChargePointCertificate", "SignCertificate"),
                            ("LogStatusNotification", "LogStatusNotification")):
             n = len(csms.calls(sent))

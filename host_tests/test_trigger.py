@@ -98,6 +98,9 @@ def test_diagnostics_and_firmware_idle(rig, what, status):
 
 def test_extended_firmware_status(rig):
     st, sent = trigger(rig, "FirmwareStatusNotification", action="ExtendedTriggerMessage")
+    # Whitepaper 6.16: the extended trigger asks for SignedFirmwareStatusNotification (issue 19 item 12).
+    assert st == "Accepted" and sent == [("SignedFirmwareStatusNotification", {"status": "Idle"})]
+    st, sent = trigger(rig, "FirmwareStatusNotification")
     assert st == "Accepted" and sent == [("FirmwareStatusNotification", {"status": "Idle"})]
 
 

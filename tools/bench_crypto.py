@@ -31,6 +31,8 @@ OPS = [
     ("parse EC chain (3 PEM certs)", "", "r = x509.load_all(EC_PEM)"),
     ("verify ECDSA P-256", "ec = x509.load_all(EC_PEM)", "r = verify.check(ec[0], FW_DIGEST, EC_SIG)"),
     ("verify RSA-2048", "rc = x509.load_all(RSA_PEM)", "r = verify.check(rc[0], FW_DIGEST, RSA_SIG)"),
+    ("verify RSA-2048 PSS (firmware: PKCS#1 tried first)", "",
+     "r = verify.check(rc[0], FW_DIGEST, RSA_PSS_SIG, pss=True)"),
     ("chain validate EC (leaf+sub, root)", "", "r = chain.validate(ec[:2], [ec[2]], NOW)"),
     ("chain validate RSA (leaf+sub, root)", "", "r = chain.validate(rc[:2], [rc[2]], NOW)"),
     ("keygen P-256", "", "r = ecdsa.keygen(RNG)"),
@@ -69,6 +71,8 @@ def data_lines() -> str:
         "FW_DIGEST = %r" % hashlib.sha256(msg).digest(),
         "EC_SIG = %r" % F.key("ec", "leaf").sign(msg, ec.ECDSA(hashes.SHA256())),
         "RSA_SIG = %r" % F.key("rsa", "leaf").sign(msg, padding.PKCS1v15(), hashes.SHA256()),
+        "RSA_PSS_SIG = %r" % F.key("rsa", "leaf").sign(
+            msg, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256()),
     ])
 
 

@@ -39,10 +39,16 @@ class Host:
             return False
         return True
 
-    def rsa_verify(self, key: tuple[int, int], digest: bytes, sig: bytes, alg: str = "SHA256") -> bool:
+    def rsa_verify(self, key: tuple[int, int], digest: bytes, sig: bytes, alg: str = "SHA256",
+                   pss: bool = False) -> bool:
         pub = rsa.RSAPublicNumbers(key[1], key[0]).public_key()
-        try:
-            pub.verify(bytes(sig), digest, padding.PKCS1v15(), Prehashed(_HASHES[alg]))
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        pads: list[padding.AsymmetricPadding] = [padding.PKCS1v15()]
+        if pss:
+            pads.append(padding.PSS(mgf=padding.MGF1(_HASHES[alg]), salt_length=padding.PSS.AUTO))
+        for pad in pads:
+            try:
+                pub.verify(bytes(sig), digest, pad, Prehashed(_HASHES[alg]))
+                return True
+            except (InvalidSignature, ValueError):
+                pass
+        return False

@@ -150,15 +150,17 @@ def _timer(st, now):
         _up().start(st, now)
 
 
+# A request is ongoing from its answer to its final status, also while it
+# waits for its next attempt (N01.FR.12): a trigger then says Uploading.
 def _trigger_diag(st, cid):
     d = st.diag
-    busy = d.req is not None and d.kind == "diag" and d.job is not None
+    busy = d.req is not None and d.kind == "diag"
     st.send("DiagnosticsStatusNotification", {"status": "Uploading" if busy else "Idle"})
 
 
 def _trigger_log(st, cid):
     d = st.diag
-    if d.req is not None and d.kind == "log" and d.job is not None:
+    if d.req is not None and d.kind == "log":
         st.send("LogStatusNotification", {"status": "Uploading", "requestId": d.req["id"]})
     else:
         st.send("LogStatusNotification", {"status": "Idle"})

@@ -77,6 +77,7 @@ def _begin(st, signed, req_id, loc, p, get, at, cert, sig):
               "iv": p.get("retryInterval") or _RETRY_S, "get": timestamp.parse(get) or now,
               "at": timestamp.parse(at) if at else None, "cert": cert, "sig": sig, "ph": "wait", "tries": 0}
     fw.signed = signed
+    fw.status = "Idle"  # nothing sent for this request yet (the last one's status is not its own)
     fw.save()
     st.log("info", "firmware update requested: " + loc)
     st.timers.start("fw", st.now, 0)  # after the .conf: the handler's answer goes first
@@ -121,6 +122,10 @@ def step(st, now):
     if r is None:
         return
     ph = r["ph"]
+    if not r["s"] and ph != "boot":
+        if fw.secure(st):  # a plain request persisted by an older build: never an unsigned install
+            st.log("warn", "unsigned firmware request dropped (L01.FR.20)")
+            return _end(st, "InstallationFailed")
     if ph == "wait":
         if _later(st, r["get"]):
             if not r["tries"]:
@@ -203,7 +208,7 @@ def _verifier(r):
         sig = binascii.a2b_base64(r["sig"].encode())  # bytes: MicroPython's binascii wants them
     except (ValueError, TypeError):
         sig = b""
-    return lambda digest: bool(sig) and verify.check(cert, digest, sig)
+    return lambda digest: bool(sig) and verify.check(cert, digest, sig, pss=True)  # L01.FR.04: PSS too
 
 
 def _ssl_for(st, url):
@@ -267,6 +272,7 @@ def _install(st, r):
 def _end(st, status):
     fw = st.fwupdate
     _notify(st, status)
+    fw.last_id = fw.req["id"]
     fw.req = None
     fw.save()
     st.timers.cancel("fw")

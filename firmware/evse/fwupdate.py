@@ -20,15 +20,31 @@ SignedUpdateFirmware (Security Whitepaper ed.3, 2.4), over A/B slots."""
 # SignedUpdateFirmware cancels it and answers AcceptedCanceled, unless the
 # install has begun (Rejected); a plain UpdateFirmware replaces it the same way.
 #
+# L01.FR.20: a build with the secure firmware update (FwState.secure: the security
+# or the certificates feature, which holds the ManufacturerRootCertificates)
+# answers the 1.6 UpdateFirmware with CALLERROR NotSupported and starts
+# nothing: an unsigned image is never installed beside the signed path. Only
+# a build without both keeps the plain UpdateFirmware.
+#
 # This module is what every boot imports: the state, the hooks and the
 # trigger. The request's life is evse/fwrequest.py, imported when a request
 # comes or runs (heap: it is most of the code).
 
+from evse import rpc
+
 PROFILE = "FirmwareManagement"  # GetDiagnostics is diagnostics.py's (in FEATURES with this one)
+
+# L01 needs the key; the reference station (HS31007D, ORS-16) reports HTTP and
+# HTTPS. Downloads (and the log uploads of diagnostics.py) use http.py.
+_KEYS = """
+SupportedFileTransferProtocols cr HTTP,HTTPS - 0
+"""  # config.py's table format
 
 _TRIAL_MS = 600000  # a trial image must reach an accepted boot within this
 # Statuses the plain FirmwareStatusNotification has (the rest are signed only).
 _PLAIN = " Downloaded DownloadFailed Downloading Idle InstallationFailed Installing Installed "
+# Final statuses of a request that failed: a trigger repeats them (L01.FR.29/21).
+_FAILED = " DownloadFailed InvalidSignature InstallVerificationFailed InstallationFailed "
 
 
 class FwState:
@@ -41,7 +57,11 @@ class FwState:
         self.store = st.storage.persist("fwupdate")
         r = self.store.load()
         self.req = r if isinstance(r, dict) and r.get("ph") in ("wait", "dl", "ready", "boot") else None
-        self.status = "Idle"
+        done = isinstance(r, dict) and self.req is None
+        # The last status sent: a request's final failure is reported by a
+        # trigger, with its requestId, until the next request (persisted).
+        self.status = r.get("st") if done and isinstance(r.get("st"), str) else "Idle"
+        self.last_id = r.get("id") if done and type(r.get("id")) is int else None
         self.signed = isinstance(r, dict) and r.get("s") is True  # the kind of the last request (triggers)
         self.job = None
         self.stale = None  # a cancelled download job whose work may still run
@@ -65,8 +85,14 @@ class FwState:
         """True if FirmwareStatusNotification (1.6) has this status."""
         return " " + status + " " in _PLAIN
 
+    def secure(self, st):
+        """True when this build has the secure firmware update (whitepaper 2.4):
+        the security feature (st.link) or the certificate store (st.certs)."""
+        return st.link is not None or st.certs is not None
+
     def save(self):
-        self.store.save(self.req if self.req is not None else {"s": self.signed})
+        self.store.save(self.req if self.req is not None else {"s": self.signed, "st": self.status,
+                                                               "id": self.last_id})
 
 
 def _run():
@@ -76,13 +102,15 @@ def _run():
 
 def install(st):
     fw = st.fwupdate = FwState(st)
-    st.handlers["UpdateFirmware"] = lambda st, p: _run().update(st, p)
+    st.config.add_keys(_KEYS)
+    st.handlers["UpdateFirmware"] = _update
     st.handlers["SignedUpdateFirmware"] = lambda st, p: _run().signed(st, p)
     st.on_timer["fw"] = _step
     st.on_timer["fwtrial"] = _trial_timeout
     st.on_accepted.append(_accepted)
     st.on_tx.append(_tx)
     st.triggers["FirmwareStatusNotification"] = _trigger
+    st.triggers["SignedFirmwareStatusNotification"] = _trigger_signed  # ExtendedTriggerMessage
     trial, boots = fw.trial()
     if trial and boots:  # this boot runs the trial: it has _TRIAL_MS to be accepted
         st.timers.start("fwtrial", st.now, _TRIAL_MS)
@@ -91,6 +119,14 @@ def install(st):
         _run().failed_try(st, "power lost while downloading")
     elif r is not None and r["ph"] != "boot":
         st.timers.start("fw", st.now, 0)
+
+
+def _update(st, p):
+    if st.fwupdate.secure(st):
+        # L01.FR.20; nothing starts, a running signed request goes on.
+        st.log("warn", "UpdateFirmware refused: this build installs signed firmware only")
+        raise rpc.CallError("NotSupported", "use SignedUpdateFirmware")
+    return _run().update(st, p)
 
 
 def _step(st, now):
@@ -116,19 +152,36 @@ def _tx(st, c, started):
         st.timers.start("fw", st.now, 0)
 
 
-def current_status(st):
-    """What a trigger reports: the running request's last status, else Idle."""
+def current(st):
+    """(status, requestId or None) a trigger reports: the running request's
+    last status; after a request that failed, its final status and id until
+    the next request (L01.FR.29/21); else Idle (also after Installed)."""
     fw = st.fwupdate
-    return fw.status if fw.req is not None else "Idle"
+    if fw.req is not None:
+        return fw.status, fw.req["id"]
+    if " " + fw.status + " " in _FAILED:
+        return fw.status, fw.last_id
+    return "Idle", None
+
+
+def _send_signed(st, status, req_id):
+    p = {"status": status}
+    if req_id is not None:
+        p["requestId"] = req_id
+    st.send("SignedFirmwareStatusNotification", p)
 
 
 def _trigger(st, cid):
+    # TriggerMessage: the message of the last request's kind.
     fw = st.fwupdate
-    status = current_status(st)
+    status, req_id = current(st)
     if fw.signed:
-        p = {"status": status}
-        if fw.req is not None and fw.req["id"] is not None:
-            p["requestId"] = fw.req["id"]
-        st.send("SignedFirmwareStatusNotification", p)
+        _send_signed(st, status, req_id)
     else:
         st.send("FirmwareStatusNotification", {"status": status if fw.plain(status) else "Idle"})
+
+
+def _trigger_signed(st, cid):
+    # ExtendedTriggerMessage FirmwareStatusNotification (whitepaper 6.16):
+    # always SignedFirmwareStatusNotification, also on a fresh station.
+    _send_signed(st, *current(st))

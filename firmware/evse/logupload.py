@@ -8,7 +8,10 @@ when such a request comes or runs)."""
 # new lines wait in the RAM buffer (the counted length stays true).
 # SecurityLog: the security log of evse/seclog.py where the link has one,
 # else the diagnostics log's "security" lines (Station.security_event logs them).
-# A new request cancels the running upload (GetLog: AcceptedCanceled).
+# A new request (either kind) cancels the running one, which first gets its
+# final status (UploadFailed / UploadFailure): every request the CSMS had
+# accepted ends with one. AcceptedCanceled answers only a GetLog that
+# replaced a GetLog (a replaced GetDiagnostics is told by its own status).
 # Requests are not persisted: a reboot ends an upload (the CSMS asks again).
 from evse import rpc, timestamp
 from evse.compat import const
@@ -45,7 +48,8 @@ def get_log(st, p):
         return {"status": "Rejected"}
     sec = p["logType"] == "SecurityLog"
     name = _name(st, "security" if sec else "diagnostics")
-    status = "AcceptedCanceled" if st.diag.req is not None else "Accepted"
+    d = st.diag
+    status = "AcceptedCanceled" if d.req is not None and d.kind == "log" else "Accepted"
     _begin(st, "log", {"loc": loc, "name": name, "t0": timestamp.parse(g.get("oldestTimestamp", "")),
                        "t1": timestamp.parse(g.get("latestTimestamp", "")), "sec": sec,
                        "id": p["requestId"]}, p)
@@ -54,6 +58,9 @@ def get_log(st, p):
 
 def _begin(st, kind, req, p):
     d = st.diag
+    if d.req is not None:  # replaced: its final status first
+        st.log("warn", "log upload cancelled by a new request")
+        _end(st, "UploadFailed" if d.kind == "diag" else "UploadFailure")
     _cancel(st)
     req["left"] = max(0, p.get("retries") or 0)
     req["iv"] = p.get("retryInterval") or _RETRY_S

@@ -472,7 +472,8 @@ def _tx_failed(st, ctx, reason):
     if st.txq.failed(ctx[0], st.now, st.config.get("TransactionMessageAttempts"),
                      1000 * st.config.get("TransactionMessageRetryInterval")):
         # Rule 12: the CSMS was reachable but never registered the
-        # transaction: no more energy than an invalid idTag may take.
+        # transaction (its StartTransaction is discarded, its record is in
+        # the log): no more energy than an invalid idTag may take.
         c = _running(st, ctx[0])
         if c is not None and not c.tx.invalid:
             st.log("warn", "connector %d: StartTransaction not registered by the CSMS" % c.id)

@@ -1,6 +1,8 @@
 """Remote Trigger: TriggerMessage (OCPP 1.6 5.17), ExtendedTriggerMessage."""
 # ExtendedTriggerMessage comes from the Security Whitepaper ed.3; one code
-# path serves both.
+# path serves both. An extended FirmwareStatusNotification asks for the
+# whitepaper's SignedFirmwareStatusNotification (6.16): _EXTENDED maps it to
+# that target.
 #
 # Each target is `st.triggers[requestedMessage] = fn(st, cid)`, cid being the
 # requested connectorId or None; fn queues the message with st.send. The
@@ -34,17 +36,32 @@ def install(st):
     t.setdefault("BootNotification", _boot)
     t.setdefault("DiagnosticsStatusNotification", _diagnostics)
     t.setdefault("FirmwareStatusNotification", _firmware)
+    t.setdefault("SignedFirmwareStatusNotification", _signed_firmware)
     t.setdefault("Heartbeat", _heartbeat)
     t.setdefault("MeterValues", _meter_values)
     t.setdefault("StatusNotification", _status)
     st.handlers["TriggerMessage"] = trigger
-    st.handlers["ExtendedTriggerMessage"] = trigger
+    st.handlers["ExtendedTriggerMessage"] = extended
+
+
+# ExtendedTriggerMessage names a message by its 1.6 name where the whitepaper
+# sends another (6.16: FirmwareStatusNotification triggers
+# SignedFirmwareStatusNotification); its target is st.triggers[that name].
+_EXTENDED = {"FirmwareStatusNotification": "SignedFirmwareStatusNotification"}
 
 
 def trigger(st, p):
-    """TriggerMessage.req / ExtendedTriggerMessage.req -> .conf payload."""
+    """TriggerMessage.req -> .conf payload."""
+    return _trigger(st, p["requestedMessage"], p.get("connectorId"))
+
+
+def extended(st, p):
+    """ExtendedTriggerMessage.req -> .conf payload."""
     name = p["requestedMessage"]
-    cid = p.get("connectorId")
+    return _trigger(st, _EXTENDED.get(name, name), p.get("connectorId"))
+
+
+def _trigger(st, name, cid):
     fn = st.triggers.get(name)
     if fn is None:
         return {"status": "NotImplemented"}
@@ -71,6 +88,11 @@ def _diagnostics(st, cid):
 def _firmware(st, cid):
     # 4.5: the same for firmware; a firmware feature replaces this target.
     st.send("FirmwareStatusNotification", {"status": "Idle"})
+
+
+def _signed_firmware(st, cid):
+    # ExtendedTriggerMessage: the whitepaper's message, Idle without a firmware feature.
+    st.send("SignedFirmwareStatusNotification", {"status": "Idle"})
 
 
 def _heartbeat(st, cid):

@@ -120,8 +120,9 @@ class TxQueue:
                 tid = self.txid(local)
                 if tid is None:
                     tid = payload.get("transactionId")
-                if tid is None:  # its StartTransaction was discarded
-                    self.log("warn", "txqueue: %s without transaction id dropped" % _ACTION[kind])
+                if tid is None:  # its StartTransaction was discarded (never registered)
+                    self.log("warn", "txqueue: %s of an unregistered transaction dropped: %s" % (
+                        _ACTION[kind], self._summary(0)))
                     self._remove(0)
                     continue
                 payload["transactionId"] = tid
@@ -147,23 +148,42 @@ class TxQueue:
 
     def failed(self, seq, now, max_attempts, retry_ms):
         """CALLERROR, invalid answer or timeout for record `seq`: retry later
-        or discard. A StartTransaction is never discarded: without its
-        transactionId the session's MeterValues and StopTransaction (its
-        energy) could never reach the CSMS (docs/CONFORMANCE.md, rule 12);
-        it keeps being retried at the longest interval. Returns True when a
-        StartTransaction has just used up `max_attempts`."""
+        or, after `max_attempts`, discard it, a StartTransaction too
+        (TransactionMessageAttempts, docs/CONFORMANCE.md rule 12): the
+        messages of a transaction the CSMS never registered are then dropped
+        as they reach the head (no transactionId), each written to the log
+        first. Returns True when a StartTransaction has just been discarded."""
         if not self.index or self.index[0][0] != seq:
             return False
         self.attempts += 1
         kind = self.index[0][1]
-        if self.attempts >= max_attempts and kind != START:
-            self.log("warn", "txqueue: %s discarded after %d attempts" % (_ACTION[kind], self.attempts))
+        if self.attempts >= max_attempts:
+            self.log("warn", "txqueue: %s discarded after %d attempts: %s" % (
+                _ACTION[kind], self.attempts, self._summary(0)))
             self._remove(0)
             self._gc_txids()
-            return False
+            return kind == START
         # OCPP 1.6 4.10: wait retry interval x preceding attempts.
-        self.retry_at = ticks_add(now, retry_ms * min(self.attempts, max_attempts))
-        return kind == START and self.attempts == max_attempts
+        self.retry_at = ticks_add(now, retry_ms * self.attempts)
+        return False
+
+    def _summary(self, i):
+        # The record's facts for the diagnostics log (a line is cut at 200
+        # characters): where the energy of an unregistered session stays.
+        seq, kind, local = self.index[i]
+        try:
+            p = json.loads(self.j.read(seq))["p"]
+        except Exception:  # noqa: BLE001 - unreadable: the log says so
+            return "record %d unreadable" % seq
+        keys = ("connectorId", "idTag", "meterStart", "reservationId", "timestamp") if kind == START else \
+            ("transactionId", "meterStop", "reason", "timestamp") if kind == STOP else ("connectorId",)
+        out = "tx %d" % local
+        for k in keys:
+            if k in p:
+                out += " %s=%s" % (k, p[k])
+        if kind == METER and p.get("meterValue"):
+            out += " at=%s" % p["meterValue"][0].get("timestamp")
+        return out
 
     def retry_ms(self, now):
         if self.retry_at is None or not self.index:

@@ -7,7 +7,9 @@ chain.validate / verify.verify_signature / csr.make_csr (a host backend over
   ec_keygen() -> (d, (x, y))            d may be an opaque handle for a secure element
   ec_sign(d, digest) -> DER signature
   ec_verify((x, y), digest, der_sig) -> bool
-  rsa_verify((n, e), digest, sig, alg) -> bool
+  rsa_verify((n, e), digest, sig, alg, pss=False) -> bool
+                                        pss: RSASSA-PSS (MGF1 with alg, any salt
+                                        length) is accepted beside PKCS#1 v1.5
 """
 
 
@@ -26,9 +28,9 @@ class Pure:
         from evse.pki import ecdsa
         return ecdsa.verify(pub, digest, sig)
 
-    def rsa_verify(self, key, digest, sig, alg="SHA256"):
+    def rsa_verify(self, key, digest, sig, alg="SHA256", pss=False):
         from evse.pki import rsa
-        return rsa.verify(key[0], key[1], digest, sig, alg)
+        return rsa.verify(key[0], key[1], digest, sig, alg, pss)
 
 
 def get(backend=None):

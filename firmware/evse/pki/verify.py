@@ -27,12 +27,17 @@ def verify_signature(cert: "Certificate", digest_or_data: "Any", signature: byte
 
 
 def check(cert: "Certificate", digest: bytes, signature: bytes, alg: str = "SHA256",
-          backend: "Any" = None) -> bool:
-    """True when `signature` signs `digest` (hash `alg`) under `cert`'s key."""
+          backend: "Any" = None, pss: bool = False) -> bool:
+    """True when `signature` signs `digest` (hash `alg`) under `cert`'s key.
+    An RSA signature is PKCS#1 v1.5; with `pss` RSASSA-PSS too (MGF1 with
+    `alg`, the salt length the signer chose): a firmware signature, which
+    names no scheme (L01.FR.04 allows RSA-PSS)."""
     b = _backend.get(backend)
     if cert.key_type == "ec":
         return b.ec_verify(cert.key, digest, signature)
     if cert.key_type == "rsa" and cert.key_size() >= MIN_RSA_BITS:
+        if pss:
+            return b.rsa_verify(cert.key, digest, signature, alg, True)
         return b.rsa_verify(cert.key, digest, signature, alg)
     return False
 
