@@ -189,3 +189,32 @@ def test_pem_text_is_content_not_a_path(pki):
     err, cn = _handshake(pki, tls.client_context(pki.ca.decode(), cert=pki.cli.decode(), key=pki.cli_key.decode()),
                          client_ca=True)
     assert err is None and cn == "CP001"
+
+
+def test_micropython_tls_module_gets_the_cipher_suites_it_has(monkeypatch, pki):
+    # MicroPython 1.23+: tls.SSLContext; set_ciphers refuses a name the build
+    # lacks, so only the suites get_ciphers() lists are asked for (issue 19 item 11).
+    log = []
+
+    class Ctx(_Ctx):
+        def get_ciphers(self):
+            return ["TLS-RSA-WITH-AES-128-GCM-SHA256", "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256", "TLS-PSK-X"]
+
+        def set_ciphers(self, names):
+            self.log.append(("ciphers", names))
+
+    mod = types.SimpleNamespace(PROTOCOL_TLS_CLIENT=16, CERT_REQUIRED=2, SSLContext=lambda proto: Ctx(log, proto))
+    monkeypatch.setitem(sys.modules, "tls", mod)
+    monkeypatch.setattr(tls, "_IMPL", "micropython")
+    tls.client_context(pki.ca)
+    assert log == [("new", 16), ("set", "verify_mode", 2), ("ca", pki.ca),
+                   ("ciphers", ["TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256", "TLS-RSA-WITH-AES-128-GCM-SHA256"])]
+
+
+def test_cpython_context_takes_a_rotated_root_alone_and_tls12_at_least(pki):
+    ctx = tls.client_context(pki.ca)
+    assert ctx.verify_flags & ssl.VERIFY_X509_PARTIAL_CHAIN
+    assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2
+    names = {c["name"] for c in ctx.get_ciphers()}
+    assert {"AES128-GCM-SHA256", "AES256-GCM-SHA384", "ECDHE-ECDSA-AES128-GCM-SHA256",
+            "ECDHE-ECDSA-AES256-GCM-SHA384"} <= names
