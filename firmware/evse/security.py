@@ -3,9 +3,9 @@
 # URL, the charge point id, the security profile, the Basic-auth password
 # (AuthorizationKey), the CSMS trust anchor and the station's client
 # certificate and key. They live in one persisted object, `st.link`, that the
-# runtime reads before every connect; a change by the CSMS bumps
-# `link.version` and the runtime reconnects with the new parameters (no
-# reboot).
+# runtime reads before every connect; a change by the CSMS of the key, the
+# profile or the client certificate bumps `link.version` and the runtime
+# reconnects with the new parameters (no reboot; see Reconnects below).
 #
 # Factory provisioning (simulator flags, the device's /config.json) seeds the
 # link with provision(); it never overwrites a value the CSMS set later
