@@ -4,6 +4,7 @@ real WebSockets and TLS, with a test PKI made here. The case ids are the
 item numbers of issue 19 (not OCTT ids)."""
 from __future__ import annotations
 
+import json
 import ssl
 import time
 from pathlib import Path
@@ -79,7 +80,34 @@ def test_issue19_02_root_install_keeps_the_link(pki: Pki, tmp_path: Path, profil
         sent = [p for p in c.calls("SecurityEventNotification", cp)
                 if "AuthorizationKey" in p.get("techInfo", "")]
         assert len(sent) == 1, sent
+        # ... and answered there: nothing of the security event queue waits to be retried.
+        assert s.do(lambda: s.station.link.events.retry_at) is None
         assert s.reboots == []
+    finally:
+        s.stop()
+        c.stop()
+
+
+def test_issue19_02_a_call_right_behind_the_key_change_is_answered(tmp_path: Path) -> None:
+    # The CSMS sends its next CALL without waiting for the answer to the key
+    # change: the station answers both before it reconnects.
+    c = CsmsThread(passwords={"I02Q": PW})
+    s = StationThread(c.url, "I02Q", str(tmp_path), password=PW)
+    try:
+        accepted(s)
+        first = c.csms.stations["I02Q"]
+        c.csms.passwords["I02Q"] = "pipelined-key-0123"
+        key = b"pipelined-key-0123".hex()
+        tap = first._connection
+
+        async def both() -> None:
+            await tap.send(json.dumps([2, "k1", "ChangeConfiguration", {"key": "AuthorizationKey", "value": key}]))
+            await tap.send(json.dumps([2, "g1", "GetConfiguration", {"key": ["HeartbeatInterval"]}]))
+        c.run(both())
+        wait_for(lambda: c.csms.stations.get("I02Q") not in (None, first), 10, "reconnect with the new key")
+        answered = [e["msg"][1] for e in c.csms.log if e["dir"] == "in" and e["cp"] == "I02Q"
+                    and isinstance(e["msg"], list) and e["msg"][0] == 3]
+        assert "k1" in answered and "g1" in answered, answered
     finally:
         s.stop()
         c.stop()
