@@ -254,3 +254,15 @@ def test_root_rotation_with_additional_root_certificate_check(rig: Rig) -> None:
     newer = pf.pem(pf.cert(pf.key("ec", "newer"), new_key, "Root newer", "Root new", ca=True, days=VALID))
     assert install(rig, newer) == "Accepted"
     assert rig.st.certs.roots(certificates.CS_ROOT) == [newer, cross]  # one fallback at most
+
+
+def test_a_fallback_root_stored_by_older_firmware_is_split_out_of_the_link(rig: Rig) -> None:
+    # Older firmware joined the fallback into link.ca; the daily check splits it out.
+    k, old = ca("legacy")
+    new_key = pf.key("ec", "legacy-new")
+    cross = pf.pem(pf.cert(new_key, k, "Root legacy new", "Root legacy", ca=True, days=VALID, serial=98))
+    rig.st.certs.persist.save({"roots": [[certificates.CS_ROOT, cross, "csms"],
+                                         [certificates.CS_ROOT, pf.pem(old), "fallback"]]})
+    rig.st.link.ca, rig.st.link.ca_fallback = cross + pf.pem(old), None
+    certificates.renew_check(rig.st, rig.clock.ms())
+    assert (rig.st.link.ca, rig.st.link.ca_fallback) == (cross, pf.pem(old))

@@ -209,6 +209,7 @@ def _accepted(st):
 def renew_check(st, now):
     """Daily: a client certificate near its end asks for a new one."""
     st.timers.start("certs.renew", now, _DAY_MS)
+    sync_ca(st, False)  # a store saved before link.ca_fallback existed gets it split out
     end = _client_end(st)
     if end is not None and end - st.clock.unix() < _RENEW_S:
         from evse import certops
