@@ -4,7 +4,9 @@ Files on the device:
   /board.txt     the board package name ("esp32", "picow"); BOARD below wins
   /config.json   a CRC'd snapshot (evse.snapshot.Snapshot) with
                  {"url": "wss://csms.example/ocpp", "id": "CP001",
-                  "password": AuthorizationKey or null, "ssid": ..., "wifi_key": ...,
+                  "password": the plain Basic-auth password or null (stored
+                  as the hex AuthorizationKey), optional "authorization_key":
+                  the key as hex instead, "ssid": ..., "wifi_key": ...,
                   optional "ca": PEM file of the CSMS root, "country": "DE",
                   "serial", "pilot_cal": [raw at -12 V, raw at +12 V],
                   "overrides": {configuration key: value}}
@@ -137,7 +139,7 @@ def safe_station(board, cfg, clock):
 
     st = Station(board=board, clock=clock, storage=FileStorage(DATA), log=_log, features=SAFE_FEATURES)
     security.provision(st, url=cfg["url"], cp_id=cfg["id"], password=cfg.get("password"),
-                       ca=_read(cfg.get("ca")))
+                       authkey=cfg.get("authorization_key"), ca=_read(cfg.get("ca")))
     st.handlers["Reset"] = _safe_reset
     return st
 
@@ -158,7 +160,8 @@ def make_station(board, cfg, clock):
     # certificate, roots it installed) stays. "ca", "cert", "key" name PEM
     # files; "profile" is the SecurityProfile to start with.
     security.provision(st, url=cfg["url"], cp_id=cfg["id"], password=cfg.get("password"),
-                       cert=_read(cfg.get("cert")), key=_read(cfg.get("key")), profile=cfg.get("profile"))
+                       authkey=cfg.get("authorization_key"), cert=_read(cfg.get("cert")),
+                       key=_read(cfg.get("key")), profile=cfg.get("profile"))
     ca = _read(cfg.get("ca"))
     if ca:
         certificates.provision(st, certificates.CS_ROOT, ca, replace=True)

@@ -375,11 +375,17 @@ def test_main_station_seeds_the_link_once(tmp_path, monkeypatch):
     monkeypatch.setattr(main, "DATA", str(tmp_path))
     cfg = {"url": "ws://csms.example/ocpp", "id": "CP1", "password": "0123456789abcdef"}
     st = main.make_station(Hw().board(), cfg, VirtualClock())
-    assert (st.link.url, st.link.cp_id, st.link.password) == ("ws://csms.example/ocpp", "CP1", "0123456789abcdef")
+    # The plain factory password is kept as its hex AuthorizationKey.
+    assert (st.link.url, st.link.cp_id, st.link.authkey) == ("ws://csms.example/ocpp", "CP1",
+                                                             b"0123456789abcdef".hex())
     # The CSMS changes the key; the next boot's factory seeding must not undo it.
-    assert st.config.change("AuthorizationKey", "fedcba9876543210fedc") == "Accepted"
+    assert st.config.change("AuthorizationKey", "FEDCBA9876543210FEDCBA9876543210") == "Accepted"
     st = main.make_station(Hw().board(), cfg, VirtualClock())
-    assert st.link.password == "fedcba9876543210fedc"
+    assert st.link.authkey == "fedcba9876543210fedcba9876543210"
+    # "authorization_key" gives the hex key itself.
+    cfg2 = {"url": "ws://csms.example/ocpp", "id": "CP2", "authorization_key": "4F43415F4F4354545F61646D696E"}
+    monkeypatch.setattr(main, "DATA", str(tmp_path / "b"))
+    assert main.make_station(Hw().board(), cfg2, VirtualClock()).link.authkey == "4f43415f4f4354545f61646d696e"
     assert "AuthorizationKey" not in str(st.config.get_configuration({}))
 
 

@@ -107,7 +107,7 @@ def test_store_max_length_per_type(rig: Rig) -> None:
 def test_the_root_of_the_running_tls_link_is_not_deleted(rig: Rig) -> None:
     _, root = ca("E")
     assert install(rig, pf.pem(root)) == "Accepted"
-    rig.st.link.password = "0123456789abcdef"
+    rig.st.link.authkey = "0123456789abcdef" * 2
     assert rig.st.config.change("SecurityProfile", "2") == "Accepted"
     assert answer(rig, "DeleteCertificate", {"certificateHashData": hash_data(root)}) == {"status": "Failed"}
     assert rig.st.certs.roots(certificates.CS_ROOT) == [pf.pem(root)]
@@ -250,7 +250,20 @@ def test_root_rotation_with_additional_root_certificate_check(rig: Rig) -> None:
     v = rig.st.link.version
     assert install(rig, cross) == "Accepted"
     assert rig.st.certs.roots(certificates.CS_ROOT) == [cross, pf.pem(old)]  # the old one as fallback
-    assert rig.st.link.ca == cross + pf.pem(old) and rig.st.link.version == v + 1
+    # For the next connection: no reconnect (issue 19); the old one is the fallback.
+    assert (rig.st.link.ca, rig.st.link.ca_fallback, rig.st.link.version) == (cross, pf.pem(old), v)
     newer = pf.pem(pf.cert(pf.key("ec", "newer"), new_key, "Root newer", "Root new", ca=True, days=VALID))
     assert install(rig, newer) == "Accepted"
     assert rig.st.certs.roots(certificates.CS_ROOT) == [newer, cross]  # one fallback at most
+
+
+def test_a_fallback_root_stored_by_older_firmware_is_split_out_of_the_link(rig: Rig) -> None:
+    # Older firmware joined the fallback into link.ca; the daily check splits it out.
+    k, old = ca("legacy")
+    new_key = pf.key("ec", "legacy-new")
+    cross = pf.pem(pf.cert(new_key, k, "Root legacy new", "Root legacy", ca=True, days=VALID, serial=98))
+    rig.st.certs.persist.save({"roots": [[certificates.CS_ROOT, cross, "csms"],
+                                         [certificates.CS_ROOT, pf.pem(old), "fallback"]]})
+    rig.st.link.ca, rig.st.link.ca_fallback = cross + pf.pem(old), None
+    certificates.renew_check(rig.st, rig.clock.ms())
+    assert (rig.st.link.ca, rig.st.link.ca_fallback) == (cross, pf.pem(old))

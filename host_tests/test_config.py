@@ -300,7 +300,9 @@ def test_authorization_key_write_only():
     c = Config()
     assert chg(c, "AuthorizationKey", "x" * 15) == "Rejected"
     assert chg(c, "AuthorizationKey", "x" * 41) == "Rejected"
-    assert chg(c, "AuthorizationKey", "0123456789abcdef") == "Accepted"  # 16 bytes as text
+    # Hex text (the security feature checks the digits): 32..40 characters, 16..20 bytes.
+    assert chg(c, "AuthorizationKey", "0123456789abcdef") == "Rejected"
+    assert chg(c, "AuthorizationKey", "0123456789abcdef" * 2) == "Accepted"
     key40 = "00112233445566778899AABBCCDDEEFF00112233"  # 20 bytes as hex
     assert chg(c, "AuthorizationKey", key40) == "Accepted"
     assert c.get("AuthorizationKey") == key40  # the transport reads it
@@ -536,7 +538,7 @@ out = [c.get_configuration({})]
 for k, v in (("HeartbeatInterval", "60"), ("heartbeatinterval", "0"), ("LocalPreAuthorize", "TRUE"),
              ("MeterValuesSampledData", "Voltage , SoC"), ("MeterValuesSampledData", "Current.Import"),
              ("NumberOfConnectors", "2"), ("Nope", "1"), ("ConnectorPhaseRotation", "0.RST,1.RST"),
-             ("HeartbeatInterval", "\u0663"), ("AuthorizationKey", "0123456789abcdef0123")):
+             ("HeartbeatInterval", "\u0663"), ("AuthorizationKey", "0123456789abcdef0123456789abcdef")):
     out.append(c.change_configuration({"key": k, "value": v}))
 out.append(c.get_configuration({"key": ["HeartbeatInterval", "X", "AuthorizationKey", "MeterValuesSampledData"]}))
 out.append(p.data)
@@ -569,4 +571,4 @@ def test_micropython_vm_matches_cpython(capsys, tmp_path):
         CHANGE_CONF.validate(res)
     assert host[0][12] == {"HeartbeatInterval": "60", "LocalPreAuthorize": "true",
                            "MeterValuesSampledData": "Voltage,SoC", "ConnectorPhaseRotation": "0.RST,1.RST",
-                           "AuthorizationKey": "0123456789abcdef0123"}
+                           "AuthorizationKey": "0123456789abcdef0123456789abcdef"}

@@ -189,3 +189,61 @@ def test_pem_text_is_content_not_a_path(pki):
     err, cn = _handshake(pki, tls.client_context(pki.ca.decode(), cert=pki.cli.decode(), key=pki.cli_key.decode()),
                          client_ca=True)
     assert err is None and cn == "CP001"
+
+
+def test_micropython_tls_module_gets_the_cipher_suites_it_has(monkeypatch, pki):
+    # MicroPython 1.23+: tls.SSLContext; set_ciphers refuses a name the build
+    # lacks, so only the suites get_ciphers() lists are asked for (issue 19 item 11).
+    log = []
+
+    class Ctx(_Ctx):
+        def get_ciphers(self):
+            return ["TLS-RSA-WITH-AES-128-GCM-SHA256", "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256", "TLS-PSK-X"]
+
+        def set_ciphers(self, names):
+            self.log.append(("ciphers", names))
+
+    mod = types.SimpleNamespace(PROTOCOL_TLS_CLIENT=16, CERT_REQUIRED=2, SSLContext=lambda proto: Ctx(log, proto))
+    monkeypatch.setitem(sys.modules, "tls", mod)
+    monkeypatch.setattr(tls, "_IMPL", "micropython")
+    tls.client_context(pki.ca)
+    assert log == [("new", 16), ("set", "verify_mode", 2), ("ca", pki.ca),
+                   ("ciphers", ["TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256", "TLS-RSA-WITH-AES-128-GCM-SHA256"])]
+
+
+def test_cpython_context_takes_a_rotated_root_alone_and_tls12_at_least(pki):
+    ctx = tls.client_context(pki.ca)
+    assert ctx.verify_flags & ssl.VERIFY_X509_PARTIAL_CHAIN
+    assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2
+    names = {c["name"] for c in ctx.get_ciphers()}
+    assert {"AES128-GCM-SHA256", "AES256-GCM-SHA384", "ECDHE-ECDSA-AES128-GCM-SHA256",
+            "ECDHE-ECDSA-AES256-GCM-SHA384"} <= names
+
+
+def _dated(key, cn, issuer_key, issuer_cn, ca, days, ip=None):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    b = (x509.CertificateBuilder()
+         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+         .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_cn)]))
+         .public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(now + datetime.timedelta(days=days[0]))
+         .not_valid_after(now + datetime.timedelta(days=days[1]))
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if ip:
+        b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False)
+    return b.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.mark.parametrize("old_days", [None, (-400, -1)], ids=["old-removed", "old-expired"])
+def test_a_rotated_root_verifies_once_the_old_one_is_gone_or_expired(tmp_path, old_days):
+    # Issue 19 item 5: the new root is a CA signed by the old one; with the
+    # old one removed or expired the server's chain must still verify.
+    old_k, new_k, srv_k = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    old = _dated(old_k, "Old Root", old_k, "Old Root", True, old_days or (-400, 400))
+    new = _dated(new_k, "New Root", old_k, "Old Root", True, (-10, 400))
+    (tmp_path / "srv.pem").write_bytes(_dated(srv_k, "csms", new_k, "New Root", False, (-1, 30), ip="127.0.0.1"))
+    (tmp_path / "srv.key").write_bytes(_key_pem(srv_k))
+    p = types.SimpleNamespace(dir=tmp_path)
+    trust = new if old_days is None else new + old
+    err, _ = _handshake(p, tls.client_context(trust))
+    assert err is None, err

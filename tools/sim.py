@@ -226,7 +226,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--data", help="the station's flash (default .sim/<id>)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="seed a configuration key (repeatable)")
-    ap.add_argument("--password", help="AuthorizationKey (security profiles 1, 2); seeds it, the CSMS's wins")
+    ap.add_argument("--password", help="the plain Basic-auth password (security profiles 1, 2); seeds the "
+                    "AuthorizationKey (stored hex-encoded), the CSMS's wins")
+    ap.add_argument("--authorization-key", metavar="HEX",
+                    help="the AuthorizationKey itself, as hex (what ChangeConfiguration sets); instead of --password")
     ap.add_argument("--ca", metavar="FILE",
                     help="PEM of the CentralSystemRootCertificate (wss://), replaces the one of the last start")
     ap.add_argument("--cert", metavar="FILE", help="PEM ChargePointCertificate (security profile 3), with --key")
@@ -338,6 +341,14 @@ def _security_setup(st: Station, args: argparse.Namespace) -> None:
     link too: security.py, Runtime). Problems are a SetupError (exit 2)."""
     from evse import certificates, security
     ca, cert, key = getattr(args, "ca", None), getattr(args, "cert", None), getattr(args, "key", None)
+    hexkey = getattr(args, "authorization_key", None)
+    if hexkey:
+        if getattr(args, "password", None):
+            raise SetupError("--password and --authorization-key: give one of them")
+        try:
+            security.provision(st, authkey=hexkey)
+        except ValueError as e:
+            raise SetupError(f"--authorization-key: {e}") from None
     if ca:
         try:
             certificates.provision(st, certificates.CS_ROOT, _read_pem("--ca", ca), replace=True)

@@ -12,8 +12,11 @@
 # loads the snapshot, uses it and drops it.
 #
 # The CentralSystemRootCertificates are mirrored into st.link.ca (the PEMs
-# joined), which the runtime gives the TLS context; a change bumps the link
-# version, so the next connection trusts the new set.
+# joined; the fallback root of a rotation into st.link.ca_fallback), which
+# the runtime gives the TLS context: the next connection trusts the new set
+# (a new trust anchor does not drop the running connection, issue 19). The
+# fallback goes once a connection verified with the new roots alone
+# (M05.FR.12, security.py).
 #
 # CertificateStoreMaxLength (ORS-18: 1) bounds the certificates the CSMS
 # installs, per type: one CSMS root and one manufacturer root (a total of 1
@@ -111,6 +114,13 @@ class Store:
         self._save(d)
         sync_ca(self.st, True)
 
+    def drop_fallback(self):
+        """Forget the fallback CSMS root (the new one has verified the CSMS)."""
+        d = self._load()
+        d["roots"] = [r for r in d["roots"] if not (r[0] == CS_ROOT and r[2] == "fallback")]
+        self._save(d)
+        sync_ca(self.st, True)
+
     def remove(self, kind, pem):
         d = self._load()
         d["roots"] = [r for r in d["roots"] if not (r[0] == kind and r[1] == pem)]
@@ -139,17 +149,21 @@ def _max(st):
 
 
 def sync_ca(st, by_csms):
-    """Mirror the CSMS roots into st.link.ca (a change reconnects)."""
+    """Mirror the CSMS roots into st.link.ca and ca_fallback (for the next
+    connection: no reconnect)."""
     link = st.link
     if link is None:
         return
-    ca = "".join(st.certs.roots(CS_ROOT)) or None
-    if link.ca == ca:
+    rows = [r for r in st.certs._load()["roots"] if r[0] == CS_ROOT]
+    ca = "".join(r[1] for r in rows if r[2] != "fallback") or None
+    old = "".join(r[1] for r in rows if r[2] == "fallback") or None
+    if link.ca == ca and link.ca_fallback == old:
         return
     if by_csms:
-        security.changed_by_csms(st, {"ca": ca})
+        security.changed_by_csms(st, {"ca": ca, "ca_fallback": old}, reconnect=False)
     else:
-        security.provision(st, force=("ca",), ca=ca)
+        link.ca, link.ca_fallback = ca, old
+        link.save()
 
 
 def provision(st, kind, pem, replace=True):
@@ -195,6 +209,7 @@ def _accepted(st):
 def renew_check(st, now):
     """Daily: a client certificate near its end asks for a new one."""
     st.timers.start("certs.renew", now, _DAY_MS)
+    sync_ca(st, False)  # a store saved before link.ca_fallback existed gets it split out
     end = _client_end(st)
     if end is not None and end - st.clock.unix() < _RENEW_S:
         from evse import certops

@@ -58,8 +58,11 @@ def _port(s):
 
 
 def basic_auth(user, password):
-    """Security profile 1: HTTP Basic with the AuthorizationKey."""
-    raw = (user + ":" + password).encode()
+    """Security profiles 1, 2: HTTP Basic with the AuthorizationKey's bytes
+    (`password`: bytes, or a str taken as UTF-8)."""
+    if isinstance(password, str):
+        password = password.encode()
+    raw = user.encode() + b":" + password
     return "Basic " + binascii.b2a_base64(raw).decode().strip()
 
 
@@ -169,11 +172,14 @@ class Runtime:
         link = self.st.link
         url, cp_id, pw, profile, ca, cert, key = self.url, self.cp_id, self.password, 0, None, None, None
         if link is not None:
-            url, cp_id, pw, profile = link.url or url, link.cp_id or cp_id, link.password, link.profile
-            ca, cert, key = link.ca, link.cert, link.key
+            from evse import security
+            url, cp_id, profile = link.url or url, link.cp_id or cp_id, link.profile
+            pw, ca, cert, key = security.key_bytes(link), security.trust(link), link.cert, link.key
+        if profile >= 2 and url.startswith("ws://"):
+            # The profile decides the scheme: TLS to the same host, port and
+            # path (a ws:// URL is never a reason to stay unencrypted).
+            url = "wss://" + url[5:]
         secure, host, port, path = parse_url(url)
-        if profile >= 2 and not secure:
-            raise ValueError("security profile %d needs a wss:// url" % profile)
         headers = []
         if pw and profile < 3:  # profiles 1, 2: HTTP Basic; 3: the client certificate
             headers.append(("Authorization", basic_auth(cp_id, pw)))
@@ -194,6 +200,16 @@ class Runtime:
         link = self.st.link
         return link is not None and self._version is not None and link.version != self._version
 
+    def _link_done(self):
+        """True when the link should close for new parameters: they changed
+        and no CALL is in flight either way (answers already flushed)."""
+        if not self.link_changed():
+            return False
+        st = self.st
+        st.hold = True  # no new CALL of ours: the one in flight is answered first
+        conn = self.conn
+        return not st.rpc.busy() and (conn is None or not conn.queued())
+
     async def _session(self):
         link = self.st.link
         self._version = link.version if link is not None else None
@@ -210,6 +226,7 @@ class Runtime:
             return
         self._backoff.reset()
         st = self.st
+        st.hold = False
         st.connected(st.clock.ms())
         await self.flush()
         try:
@@ -220,7 +237,7 @@ class Runtime:
                 self._receive(text)
                 text = None
                 await self.flush()
-                if self.link_changed():
+                if self._link_done():
                     self.log("info", "link parameters changed: reconnecting")
                     break
         finally:
@@ -293,7 +310,7 @@ class Runtime:
         if st.jobs:
             self._start_jobs()
         await self.flush()
-        if self.conn is not None and (st.reboot is not None or self.link_changed()):
+        if self.conn is not None and (st.reboot is not None or self._link_done()):
             await self.conn.close()  # ends the reader: run() returns or reconnects
         elif self.conn is None and st.reboot is not None:
             self._retry.set()  # offline: end the backoff wait, run() returns

@@ -92,6 +92,7 @@ class Station:
         self.remote_profile = None  # fn(st, cid, TxProfile) -> False to refuse (RemoteStart)
         self.link = None  # security.py: connection parameters the runtime reads before connecting
         self.certs = None  # certificates.py: the certificate store
+        self.hold = False  # the runtime: no new CALL (a reconnect waits for the one in flight)
         self.jobs = []  # evse.jobs.Job: I/O work (downloads, uploads) the runtime runs as tasks
         self.fwupdate = None  # fwupdate.py: its state (FwState)
         self.diag = None  # diagnostics.py: its state (the diagnostics log, the running upload)
@@ -328,7 +329,7 @@ class Station:
         return self.registration == "Pending" and item[4]
 
     def _pump(self, now):
-        if not self.online or self.rpc.busy():
+        if not self.online or self.hold or self.rpc.busy():
             return
         first = None
         for i in range(len(self.outbox)):

@@ -71,6 +71,10 @@ async def connect(host, port, path, *, headers=None, ssl=None, server_hostname=N
         await _close_writer(writer)
         if isinstance(e, asyncio.TimeoutError):
             raise WsError("handshake timeout") from None
+        if isinstance(e, OSError) and not isinstance(e, WsError):
+            # The peer took the connection and then dropped or refused it:
+            # a WsError says so (security.py counts it against a new profile).
+            raise WsError("handshake: " + repr(e)) from None
         raise
     conn = WsConnection(reader, writer, ws, ping_interval_s, pong_timeout_s)
     conn._start(pending)
@@ -127,6 +131,10 @@ class WsConnection:
                 return None
             self._msg_ev.clear()
             await self._msg_ev.wait()
+
+    def queued(self) -> int:
+        """Text messages received and not yet taken by recv()."""
+        return len(self._inbox)
 
     async def send(self, text: str) -> None:
         """Send one text message; raises WsError if the connection is not open."""
