@@ -127,8 +127,8 @@ def link_problem(st: Any, url: str) -> str | None:
         return f"{what} needs the CSMS's root certificate to trust: give --ca FILE"
     if p == 3 and not (link.cert and link.key):
         return "SecurityProfile 3 needs the station's certificate: give --cert FILE --key FILE"
-    if p in (1, 2) and not link.password:
-        return f"SecurityProfile {p} needs the AuthorizationKey: give --password SECRET"
+    if p in (1, 2) and not link.authkey:
+        return f"SecurityProfile {p} needs the AuthorizationKey: give --password SECRET or --authorization-key HEX"
     return None
 
 
