@@ -395,3 +395,14 @@ def test_a_second_scheduled_request_reports_its_own_schedule(tmp_path, pki, srv)
     r.run(0)
     assert r.sent("SignedFirmwareStatusNotification") == [{"status": "DownloadScheduled", "requestId": 41},
                                                           {"status": "DownloadScheduled", "requestId": 42}]
+
+
+def test_request_phases_move_only_by_their_table():
+    from evse import fwrequest
+    r = {"ph": fwrequest._START}
+    for event, phase in (("download", "dl"), ("retry", "wait"), ("download", "dl"), ("downloaded", "ready"),
+                         ("installed", "boot")):
+        fwrequest._go(r, event)
+        assert r["ph"] == phase
+    with pytest.raises(ValueError):
+        fwrequest._go({"ph": "wait"}, "installed")  # no install without a verified download

@@ -11,6 +11,25 @@ _REBOOT_WAIT_MS = const(10000)  # let InstallRebooting go out first
 _MAX_WAIT_S = const(3600)  # re-check wall-clock deadlines at least hourly
 SIG_FAILED = "signature verification failed"  # fwimage.Installer's text
 
+# The request's phases (r["ph"], persisted) and what moves each on: a
+# request starts in "wait", and only these transitions exist (the end of a
+# request, _end, drops it from any phase).
+_START = "wait"
+_NEXT = {
+    "wait": {"download": "dl"},  # the retrieve time came, no transaction (AQ-4)
+    "dl": {"downloaded": "ready", "retry": "wait"},  # verified into a slot; or a failed try
+    "ready": {"installed": "boot"},  # the slot is the trial for the next boot
+    "boot": {},  # rebooting; confirmed on the accepted BootNotification
+}
+
+
+def _go(r, event):
+    """Move request `r` on by `event` (its phase table above)."""
+    nxt = _NEXT[r["ph"]].get(event)
+    if nxt is None:
+        raise ValueError("firmware request: %s in phase %s" % (event, r["ph"]))
+    r["ph"] = nxt
+
 
 # ---- CSMS requests ---------------------------------------------------------
 
@@ -75,7 +94,7 @@ def _begin(st, signed, req_id, loc, p, get, at, cert, sig):
     now = st.clock.unix()
     fw.req = {"s": signed, "id": req_id, "loc": loc, "left": max(0, p.get("retries") or 0),
               "iv": p.get("retryInterval") or _RETRY_S, "get": timestamp.parse(get) or now,
-              "at": timestamp.parse(at) if at else None, "cert": cert, "sig": sig, "ph": "wait", "tries": 0}
+              "at": timestamp.parse(at) if at else None, "cert": cert, "sig": sig, "ph": _START, "tries": 0}
     fw.signed = signed
     fw.status = "Idle"  # nothing sent for this request yet (the last one's status is not its own)
     fw.save()
@@ -156,7 +175,7 @@ def _start_download(st, r):
         st.timers.start("fw", st.now, 200)  # its abort would clear the slot under us
         return
     fw.stale = None
-    r["ph"] = "dl"
+    _go(r, "download")
     r["tries"] += 1
     fw.save()  # before the slot is touched: a power cut from here is a failed try
     _notify(st, "Downloading")
@@ -227,7 +246,8 @@ def _downloaded(st, result, error):
     fw.job = None
     err = repr(error) if error is not None else result[1]
     if err is None:
-        r["ph"], r["slot"] = "ready", result[0]
+        _go(r, "downloaded")
+        r["slot"] = result[0]
         fw.save()
         _notify(st, "Downloaded")
         if r["s"]:
@@ -247,7 +267,8 @@ def failed_try(st, err):
     st.log("warn", "firmware download failed: " + err)
     if r["left"] > 0:
         r["left"] -= 1
-        r["ph"], r["get"] = "wait", st.clock.unix() + r["iv"]
+        _go(r, "retry")
+        r["get"] = st.clock.unix() + r["iv"]
         fw.save()
         st.timers.start("fw", st.now, 0)
     else:
@@ -261,7 +282,7 @@ def _install(st, r):
     if err:
         st.log("warn", "install failed: " + err)
         return _end(st, "InstallVerificationFailed" if r["s"] else "InstallationFailed")
-    r["ph"] = "boot"  # after the activation: a cut between the two still confirms (accepted)
+    _go(r, "installed")  # after the activation: a cut between the two still confirms (accepted)
     fw.save()
     if r["s"]:
         _notify(st, "InstallRebooting")

@@ -56,6 +56,7 @@ class FwState:
         self._slots = None
         self.store = st.storage.persist("fwupdate")
         r = self.store.load()
+        # the phases of fwrequest._NEXT
         self.req = r if isinstance(r, dict) and r.get("ph") in ("wait", "dl", "ready", "boot") else None
         done = isinstance(r, dict) and self.req is None
         # The last status sent: a request's final failure is reported by a
