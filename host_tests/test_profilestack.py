@@ -11,7 +11,7 @@ import ocpp
 import pytest
 from vmcheck import run_both
 from evse import chargingprofile, pilotduty
-from evse.profilestack import SmartCharging
+from evse.profilestack import ProfileStack
 from evse.timestamp import format_utc
 from jsonschema import Draft4Validator
 
@@ -95,21 +95,21 @@ def installed(sc, *profiles, now=T0):
     ({}, 0, "not a dict", None),
 ])
 def test_rejected_and_table_unchanged(cfg, conn, p, tx):
-    sc = installed(SmartCharging(**cfg), (0, prof(pid=1, stack=0, periods=((0, 10),))))
+    sc = installed(ProfileStack(**cfg), (0, prof(pid=1, stack=0, periods=((0, 10),))))
     assert sc.set_profile(conn, p, T0, tx_id=tx, tx_start=T0 if tx else None) == "Rejected"
     assert sc.count == 1
     assert sc.limit_da(1, T0) == (100, None)
 
 
 def test_limits_inclusive():
-    sc = SmartCharging(max_periods=3)
+    sc = ProfileStack(max_periods=3)
     assert sc.set_profile(0, prof(stack=3, periods=((0, 1), (10, 2), (20, 3))), T0) == "Accepted"
     assert sc.set_profile(0, prof(pid=2, stack=0, phases=(3,), periods=((0, 0),)), T0) == "Accepted"
     assert sc.count == 2
 
 
 def test_max_profiles_counts_replacements():
-    sc = installed(SmartCharging(max_profiles=3),
+    sc = installed(ProfileStack(max_profiles=3),
                    (0, prof(pid=1, stack=0)), (0, prof(pid=2, stack=1)), (0, prof(pid=3, stack=2)))
     assert sc.set_profile(0, prof(pid=4, stack=3), T0) == "Rejected"
     assert sc.count == 3
@@ -122,7 +122,7 @@ def test_max_profiles_counts_replacements():
 
 
 def test_replace_by_id_anywhere():
-    sc = installed(SmartCharging(), (0, prof(pid=1, stack=2, periods=((0, 10),))))
+    sc = installed(ProfileStack(), (0, prof(pid=1, stack=2, periods=((0, 10),))))
     assert sc.set_profile(0, prof(pid=1, stack=0, purpose="ChargePointMaxProfile",
                                   periods=((0, 20),)), T0) == "Accepted"
     assert sc.count == 1
@@ -131,7 +131,7 @@ def test_replace_by_id_anywhere():
 
 
 def test_replace_by_stack_and_purpose_per_connector():
-    sc = installed(SmartCharging(connectors=2), (0, prof(pid=1, stack=1, periods=((0, 10),))))
+    sc = installed(ProfileStack(connectors=2), (0, prof(pid=1, stack=1, periods=((0, 10),))))
     assert sc.set_profile(1, prof(pid=2, stack=1, periods=((0, 12),)), T0) == "Accepted"
     assert sc.count == 2  # other connector: kept
     assert sc.set_profile(0, prof(pid=3, stack=1, periods=((0, 14),)), T0) == "Accepted"
@@ -147,7 +147,7 @@ def test_replace_by_stack_and_purpose_per_connector():
 # --- TxProfile (3.13.3, 5.16) ---
 
 def test_tx_profile_rules():
-    sc = installed(SmartCharging(), (0, prof(pid=1, stack=3, periods=((0, 10),))))
+    sc = installed(ProfileStack(), (0, prof(pid=1, stack=3, periods=((0, 10),))))
     assert sc.set_profile(1, prof(pid=2, purpose="TxProfile", periods=((0, 20),)), T0,
                           tx_id=7, tx_start=T0) == "Accepted"
     # A TxProfile overrides TxDefault whatever the stack levels.
@@ -164,7 +164,7 @@ def test_tx_profile_rules():
 
 
 def test_tx_profile_falls_back_to_tx_default_when_no_period():
-    sc = installed(SmartCharging(), (0, prof(pid=1, periods=((0, 10),))))
+    sc = installed(ProfileStack(), (0, prof(pid=1, periods=((0, 10),))))
     assert sc.set_profile(1, prof(pid=2, purpose="TxProfile", kind="Relative",
                                   periods=((0, 20),), duration=900), T0,
                           tx_id=1, tx_start=T0) == "Accepted"
@@ -173,7 +173,7 @@ def test_tx_profile_falls_back_to_tx_default_when_no_period():
 
 
 def test_absolute_without_start_uses_tx_start_or_install_time():
-    sc = SmartCharging()
+    sc = ProfileStack()
     assert sc.set_profile(1, prof(pid=2, purpose="TxProfile", periods=((0, 10), (600, 20))),
                           T0, tx_id=1, tx_start=T0 - 600) == "Accepted"
     assert sc.limit_da(1, T0, T0 - 600) == (200, None)
@@ -191,7 +191,7 @@ def _three(sc):
 
 
 def test_clear_by_id_ignores_other_criteria():
-    sc = _three(SmartCharging())
+    sc = _three(ProfileStack())
     assert sc.clear(id=1, connector_id=1, purpose="TxProfile", stack_level=3) == "Accepted"
     assert sc.count == 2
     assert sc.clear(id=1) == "Unknown"
@@ -214,19 +214,19 @@ def test_clear_by_id_ignores_other_criteria():
     ({"connector_id": 5}, 3),
 ])
 def test_clear_by_criteria(kw, left):
-    sc = _three(SmartCharging())
+    sc = _three(ProfileStack())
     assert sc.clear(**kw) == ("Accepted" if left < 3 else "Unknown")
     assert sc.count == left
 
 
 def test_clear_empty_is_unknown():
-    assert SmartCharging().clear() == "Unknown"
+    assert ProfileStack().clear() == "Unknown"
 
 
 # --- kinds ---
 
 def test_absolute_with_start_and_duration():
-    sc = installed(SmartCharging(), (0, prof(start=T0 + H, duration=H,
+    sc = installed(ProfileStack(), (0, prof(start=T0 + H, duration=H,
                                              periods=((0, 10), (1800, 20)))))
     assert sc.limit_da(1, T0) == (320, T0 + H)  # not started: hardware maximum
     assert sc.limit_da(1, T0 + H) == (100, T0 + H + 1800)
@@ -237,7 +237,7 @@ def test_absolute_with_start_and_duration():
 
 
 def test_relative_with_and_without_transaction():
-    sc = installed(SmartCharging(), (0, prof(kind="Relative", periods=((0, 6), (H, 16)))))
+    sc = installed(ProfileStack(), (0, prof(kind="Relative", periods=((0, 6), (H, 16)))))
     assert sc.limit_da(1, T0 + 100, tx_start=T0) == (60, T0 + H)
     assert sc.limit_da(1, T0 + H, tx_start=T0) == (160, None)
     # No transaction: a relative profile starts at the instant asked about.
@@ -248,7 +248,7 @@ def test_relative_with_and_without_transaction():
 
 def test_recurring_daily_across_midnight():
     start = T0 + 9 * H  # Wednesday 22:00
-    sc = installed(SmartCharging(), (0, prof(kind="Recurring", recur="Daily", start=start,
+    sc = installed(ProfileStack(), (0, prof(kind="Recurring", recur="Daily", start=start,
                                              periods=((0, 10), (2 * H, 20)))))
     assert sc.limit_da(1, T0) == (320, start)  # before startSchedule
     assert sc.limit_da(1, start + 2 * H - 1) == (100, start + 2 * H)  # 23:59:59
@@ -260,7 +260,7 @@ def test_recurring_daily_across_midnight():
 
 def test_recurring_daily_with_duration():
     start = T0 + 9 * H
-    sc = installed(SmartCharging(), (0, prof(kind="Recurring", recur="Daily", start=start,
+    sc = installed(ProfileStack(), (0, prof(kind="Recurring", recur="Daily", start=start,
                                              duration=3 * H, periods=((0, 10), (2 * H, 20)))))
     assert sc.limit_da(1, start + 2 * H) == (200, start + 3 * H)
     assert sc.limit_da(1, start + 3 * H) == (320, start + DAY)  # 01:00: until 22:00
@@ -268,7 +268,7 @@ def test_recurring_daily_with_duration():
 
 def test_recurring_duration_longer_than_recurrence_is_capped():
     start = T0 + 9 * H
-    sc = installed(SmartCharging(), (0, prof(kind="Recurring", recur="Daily", start=start,
+    sc = installed(ProfileStack(), (0, prof(kind="Recurring", recur="Daily", start=start,
                                              duration=2 * DAY, periods=((0, 10), (H, 20)))))
     assert sc.limit_da(1, start + 2 * H) == (200, start + DAY)  # restarts daily
     assert sc.limit_da(1, start + DAY) == (100, start + DAY + H)
@@ -276,7 +276,7 @@ def test_recurring_duration_longer_than_recurrence_is_capped():
 
 def test_recurring_weekly_across_week_boundary():
     start = T0 + 381600  # Sunday 2026-11-29 23:00
-    sc = installed(SmartCharging(), (0, prof(kind="Recurring", recur="Weekly", start=start,
+    sc = installed(ProfileStack(), (0, prof(kind="Recurring", recur="Weekly", start=start,
                                              duration=2 * H, periods=((0, 8), (H, 16)))))
     week = 7 * DAY
     assert sc.limit_da(1, start + 1800) == (80, start + H)    # Sunday 23:30
@@ -290,7 +290,7 @@ def test_recurring_weekly_across_week_boundary():
 
 
 def test_valid_from_valid_to():
-    sc = installed(SmartCharging(), (0, prof(pid=1, stack=0, periods=((0, 16),))),
+    sc = installed(ProfileStack(), (0, prof(pid=1, stack=0, periods=((0, 16),))),
                    (0, prof(pid=2, stack=1, periods=((0, 10),), vfrom=T0 + 100, vto=T0 + 200)))
     assert sc.limit_da(1, T0) == (160, T0 + 100)
     assert sc.limit_da(1, T0 + 100) == (100, T0 + 200)
@@ -298,7 +298,7 @@ def test_valid_from_valid_to():
 
 
 def test_stacking_falls_back_level_by_level():
-    sc = installed(SmartCharging(),
+    sc = installed(ProfileStack(),
                    (0, prof(pid=1, stack=2, start=T0, duration=600, periods=((0, 6),))),
                    (0, prof(pid=2, stack=1, start=T0 - H, duration=2 * H, periods=((0, 10),))),
                    (0, prof(pid=3, stack=0, kind="Relative", periods=((0, 20),))))
@@ -309,7 +309,7 @@ def test_stacking_falls_back_level_by_level():
 
 
 def test_connector_tx_default_beats_connector_zero():
-    sc = installed(SmartCharging(), (0, prof(pid=1, stack=3, periods=((0, 10),))),
+    sc = installed(ProfileStack(), (0, prof(pid=1, stack=3, periods=((0, 10),))),
                    (1, prof(pid=2, stack=0, periods=((0, 20),), duration=H)))
     assert sc.limit_da(1, T0) == (200, T0 + H)
     assert sc.limit_da(1, T0 + H) == (100, None)  # its own one ended: connector 0's
@@ -319,7 +319,7 @@ def test_connector_tx_default_beats_connector_zero():
 
 
 def test_effective_limit_is_min_of_cp_max_and_tx():
-    sc = installed(SmartCharging(), (0, prof(pid=1, purpose="ChargePointMaxProfile",
+    sc = installed(ProfileStack(), (0, prof(pid=1, purpose="ChargePointMaxProfile",
                                              periods=((0, 16), (H, 2300)), unit="W")))
     # 16 W is far below 6 A: the unit is the profile's (W): 16 W -> 0.0 A.
     assert sc.limit_da(1, T0) == (0, T0 + H)
@@ -335,7 +335,7 @@ def test_effective_limit_is_min_of_cp_max_and_tx():
 
 
 def test_units_single_phase_station():
-    sc = installed(SmartCharging(), (0, prof(unit="W", periods=((0, 7360), (H, 3680),
+    sc = installed(ProfileStack(), (0, prof(unit="W", periods=((0, 7360), (H, 3680),
                                                              (2 * H, 1000), (3 * H, 20000)))))
     assert sc.limit_da(1, T0) == (320, T0 + H)
     assert sc.limit_da(1, T0 + H) == (160, T0 + 2 * H)
@@ -352,7 +352,7 @@ def test_units_single_phase_station():
 
 
 def test_units_three_phase_station():
-    sc = installed(SmartCharging(phases=3), (0, prof(unit="W", periods=((0, 11040), (H, 3680)),
+    sc = installed(ProfileStack(phases=3), (0, prof(unit="W", periods=((0, 11040), (H, 3680)),
                                                      phases=(None, 1))))
     assert sc.limit_da(1, T0) == (160, T0 + H)
     assert sc.limit_da(1, T0 + H) == (160, None)  # same current, one phase
@@ -365,7 +365,7 @@ def test_units_three_phase_station():
 
 
 def test_tenths_and_merging():
-    sc = installed(SmartCharging(), (0, prof(periods=((0, 16.1), (600, 16.1), (1200, 0.3)))))
+    sc = installed(ProfileStack(), (0, prof(periods=((0, 16.1), (600, 16.1), (1200, 0.3)))))
     assert sc.limit_da(1, T0) == (161, T0 + 1200)  # equal neighbour skipped
     assert periods(comp(sc, 1, H, "A", T0)) == [(0, 16.1), (1200, 0.3)]
     assert periods(comp(sc, 1, H, "W", T0)) == [(0, 3703.0), (1200, 69.0)]
@@ -379,7 +379,7 @@ def test_tenths_and_merging():
 
 
 def test_composite_payload():
-    sc = SmartCharging()
+    sc = ProfileStack()
     res = comp(sc, 1, 600, None, T0)
     assert res == {"status": "Accepted", "connectorId": 1, "scheduleStart": "2026-11-25T13:00:00Z",
                    "chargingSchedule": {"duration": 600, "startSchedule": "2026-11-25T13:00:00Z",
@@ -389,11 +389,11 @@ def test_composite_payload():
         {"startPeriod": 0, "limit": 7360.0, "numberPhases": 1}]
     for bad in ((2, 600, "A"), (-1, 600, "A"), (1, -5, "A"), (1, 600, "kW")):
         assert comp(sc, bad[0], bad[1], bad[2], T0) == {"status": "Rejected"}
-    assert SmartCharging(allowed_units=("A",)).composite(1, 60, "W", T0)["status"] == "Rejected"
+    assert ProfileStack(allowed_units=("A",)).composite(1, 60, "W", T0)["status"] == "Rejected"
 
 
 def test_composite_max_periods_shortens_duration():
-    sc = installed(SmartCharging(), (0, prof(periods=((0, 10), (60, 12), (120, 10), (180, 14)))))
+    sc = installed(ProfileStack(), (0, prof(periods=((0, 10), (60, 12), (120, 10), (180, 14)))))
     res = comp(sc, 1, 600, "A", T0)
     assert periods(res) == [(0, 10.0), (60, 12.0), (120, 10.0), (180, 14.0)]
     res = sc.composite(1, 600, "A", T0, max_periods=2)
@@ -416,9 +416,9 @@ def _mixed(sc):
 
 
 def test_dump_load_round_trip():
-    sc = _mixed(SmartCharging())
+    sc = _mixed(ProfileStack())
     data = json.loads(json.dumps(sc.dump()))  # survives a JSON snapshot
-    sc2 = SmartCharging()
+    sc2 = ProfileStack()
     sc2.load(data)
     assert sc2.count == 3
     assert sc2.dump() == sc.dump()
@@ -432,7 +432,7 @@ def test_dump_load_round_trip():
 
 
 def test_load_tolerates_garbage():
-    good = _mixed(SmartCharging()).dump()
+    good = _mixed(ProfileStack()).dump()
     rec = json.loads(good[1])
 
     def bad(i, v):
@@ -444,10 +444,10 @@ def test_load_tolerates_garbage():
             bad(14, [1, -2]), bad(15, [1, 4]), bad(14, [1]), bad(6, 86400), bad(8, T0),
             bad(11, -1), bad(2, 9), bad(4, 7), bad(13, "xyz"), bad(1, "id"), good[0] + "]"]
     for j in junk:
-        sc = SmartCharging()
+        sc = ProfileStack()
         sc.load([j])
         assert sc.count == 0, j
-    sc = SmartCharging()
+    sc = ProfileStack()
     sc.load(junk + good + good)  # duplicates skipped
     assert sc.count == 3
     for data in (None, 42, "text", b"bytes", {"x": 1}):
@@ -455,7 +455,7 @@ def test_load_tolerates_garbage():
         assert sc.count == 0
     sc.load([good[0], good[0].replace("[1, 1, 0, 0", "[1, 9, 1, 0")])  # CPMax on connector 1
     assert sc.count == 1
-    sc = SmartCharging(max_profiles=2)
+    sc = ProfileStack(max_profiles=2)
     sc.load(good)
     assert sc.count == 2
 
@@ -464,12 +464,12 @@ def test_load_tolerates_garbage():
 
 def test_limit_da_rejects_bad_connector():
     with pytest.raises(ValueError):
-        SmartCharging().limit_da(2, T0)
+        ProfileStack().limit_da(2, T0)
 
 
 def test_parse_keeps_no_json():
     d = prof(periods=((0, 10), (60, 20)), phases=(1, None))
-    sc = installed(SmartCharging(), (0, d))
+    sc = installed(ProfileStack(), (0, d))
     p = sc._table[0]
     assert type(p.starts).__name__ == "array" and list(p.starts) == [0, 60]
     assert list(p.limits) == [100, 200] and list(p.phases) == [1, 0]
@@ -507,7 +507,7 @@ def test_pilot_round_trip_never_exceeds():
 # --- MicroPython VM parity ---
 
 VM_SCENARIO = r"""
-from evse.profilestack import SmartCharging
+from evse.profilestack import ProfileStack
 from evse.timestamp import format_utc, parse
 T0 = 1795611600
 def p(pid, stack, purpose, kind, per, unit='A', **kw):
@@ -520,7 +520,7 @@ def p(pid, stack, purpose, kind, per, unit='A', **kw):
             d['chargingSchedule'][k] = kw.pop(k)
     d.update(kw)
     return d
-sc = SmartCharging(phases=1)
+sc = ProfileStack(phases=1)
 print(sc.set_profile(0, p(1, 0, 'ChargePointMaxProfile', 'Recurring', [(0, 16.1), (3600, 7000.5)],
       'W', recurrencyKind='Daily', startSchedule=format_utc(T0 - 7200), duration=36000), T0))
 print(sc.set_profile(0, p(2, 1, 'TxDefaultProfile', 'Relative', [(0, 20), (900, 10)],
@@ -536,7 +536,7 @@ print(c['scheduleStart'], [(q['startPeriod'], q['limit'], q['numberPhases'])
 c = sc.composite(0, 86400, None, T0)
 print([(q['startPeriod'], q['limit']) for q in c['chargingSchedule']['chargingSchedulePeriod']])
 d = sc.dump()
-sc2 = SmartCharging()
+sc2 = ProfileStack()
 sc2.load(d + ['junk', None, 3])
 print(sc2.count, sc2.dump() == d, parse('2026-11-25t14:00:00.5+01:00'))
 sc2.end_transaction(1)

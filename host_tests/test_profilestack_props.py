@@ -8,7 +8,7 @@ that every boundary falls inside a window we can scan second by second.
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evse.profilestack import SmartCharging, _find
+from evse.profilestack import ProfileStack, _find
 from evse.timestamp import format_utc
 
 BASE = 1795611600  # 2026-11-25T13:00:00Z
@@ -172,7 +172,7 @@ def scenario(draw):
 
 
 def build(phases, tx_start, now, profiles):
-    sc = SmartCharging(connectors=2, phases=phases)
+    sc = ProfileStack(connectors=2, phases=phases)
     ref = Ref(phases)
     tx_id = None if tx_start is None else 17
     for conn, d in profiles:
@@ -259,7 +259,7 @@ def test_clear_end_transaction_and_persistence_match_model(sc_args, ops):
         if got is not None:
             assert got == ("Accepted" if len(ref.profiles) < before else "Unknown")
         assert sc.count == len(ref.profiles)
-    again = SmartCharging(connectors=2, phases=phases)
+    again = ProfileStack(connectors=2, phases=phases)
     again.load(sc.dump())
     assert again.count == sc.count
     for t in range(now - 100, now + 1300, 37):

@@ -25,11 +25,11 @@ N = 86400
 # Each step runs unchanged on CPython and MicroPython; clock() returns ms.
 STEPS = [r"""
 import gc, json
-from evse.profilestack import SmartCharging
+from evse.profilestack import ProfileStack
 T0 = 1795611600
 N = __N__
 res = {}
-sc = SmartCharging()
+sc = ProfileStack()
 
 def text(pid, purpose, n, mod):
     # JSON as the CSMS would send it: n one-second periods.

@@ -81,7 +81,7 @@ def _tenths(v):
 def parse(sc, connector_id, d, now, tx_start=None):
     """Profile from a schema-valid csChargingProfiles dict, or None if it
     breaks a rule of section 5.16 / 7.8 or our configured limits (`sc` is
-    the SmartCharging holding them). TxProfile transaction rules are
+    the ProfileStack holding them). TxProfile transaction rules are
     checked by the caller. Absolute without startSchedule starts at the
     transaction start (TxProfile with a running transaction) or `now`.
     """

@@ -44,7 +44,7 @@ _SCALE = const(6)      # lcm(1, 2, 3): W * 6 / phases stays an integer
 _LOOKAHEAD = const(16)  # boundaries limit_da() skips when nothing changes
 
 
-class SmartCharging:
+class ProfileStack:
     """Installed charging profiles and the limits they impose."""
 
     def __init__(self, *, max_stack_level=3, max_periods=86400, max_profiles=3,

@@ -25,7 +25,7 @@ class SmartState:
     """This feature's state on the station (`st.smart`)."""
 
     def __init__(self, engine, store):
-        self.engine = engine  # profilestack.SmartCharging: installed profiles
+        self.engine = engine  # profilestack.ProfileStack: installed profiles
         self.store = store
         self.pending = {}  # cid -> TxProfile from RemoteStartTransaction
 
@@ -35,7 +35,7 @@ def install(st):
     cfg.add_keys(_KEYS)
     units = tuple(_UNITS[u] for u in cfg.get_list("ChargingScheduleAllowedChargingRateUnit") if u in _UNITS)
     b = st.board
-    sc = profilestack.SmartCharging(
+    sc = profilestack.ProfileStack(
         max_stack_level=cfg.get("ChargeProfileMaxStackLevel"), max_periods=cfg.get("ChargingScheduleMaxPeriods"),
         max_profiles=cfg.get("MaxChargingProfilesInstalled"), allowed_units=units, connectors=st.ncon,
         voltage=b.voltage, phases=b.phases, hw_max_da=b.max_current_da)
