@@ -29,6 +29,7 @@ The energy register `wh` only moves forward: negative counts (export, a
 reversed CT) are not counted. A read that fails (OSError) keeps the last
 values and counts in `failed`.
 """
+from boards.drivers.energy import EnergyCounter
 from evse.compat import const, ticks_diff
 
 ADDR = const(0x38)
@@ -48,12 +49,6 @@ def reg_width(reg):
     """Bytes of register `reg` on the bus."""
     top = reg >> 8
     return (1, 2, 3, 4)[top] if top < 4 else 1
-
-
-def _gcd(a, b):
-    while b:
-        a, b = b, a % b
-    return a
 
 
 def build(parts, cal=None):
@@ -76,16 +71,12 @@ class Ade7953:
         self.v_cal = v_cal
         self.i_cal = i_cal
         self.p_cal = p_cal
-        g = _gcd(e_cal[1], e_cal[0])
-        self._num = e_cal[1] // g  # Wh per count = num / den
-        self._den = e_cal[0] // g
+        self.energy = EnergyCounter(e_cal[1], e_cal[0])  # Wh per count = e_cal[1] / e_cal[0]
         self.pga_ia = pga_ia
         self.period_ms = period_ms
         self.voltage_dv = 0
         self.current_da = 0
         self.power_w = 0
-        self.wh = 0  # energy register: whole Wh ...
-        self._rem = 0  # ... and the remainder in count * num units
         self.version = None  # set once the chip has been set up
         self.failed = 0
         self.good = 0
@@ -122,10 +113,14 @@ class Ade7953:
             self.version = None
         return self.version is not None
 
+    @property
+    def wh(self):
+        """The energy register, whole Wh."""
+        return self.energy.wh
+
     def restore(self, wh):
         """Continue the register from a persisted value (boot)."""
-        self.wh = wh
-        self._rem = 0
+        self.energy.restore(wh)
 
     def poll(self, now):
         if self._last is not None and ticks_diff(now, self._last) < self.period_ms:
@@ -150,6 +145,4 @@ class Ade7953:
         self.current_da = i * self.i_cal[1] // self.i_cal[0]
         self.power_w = max(0, w * self.p_cal[1] // self.p_cal[0])
         if e > 0:
-            r = self._rem + e * self._num
-            self.wh += r // self._den
-            self._rem = r % self._den
+            self.energy.add(e)

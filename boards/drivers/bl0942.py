@@ -23,6 +23,7 @@ complete, then sends the next one every `period_ms`. A packet that is short,
 has the wrong header or checksum is rejected; the last good values stay.
 `failed` counts requests in a row without a good answer.
 """
+from boards.drivers.energy import EnergyCounter
 from evse.compat import const, ticks_diff
 
 READ = const(0x58)
@@ -58,12 +59,6 @@ def parse_packet(buf, cmd=READ):
     return _u24(buf, 1), _u24(buf, 4), watt, _u24(buf, 13)
 
 
-def _gcd(a, b):
-    while b:
-        a, b = b, a % b
-    return a
-
-
 def build(parts, cal=None):
     """The meter on pin-table entry "meter_uart"; `cal`: Bl0942 keywords."""
     return Bl0942(parts.uart("meter_uart", 4800), **(cal or {}))
@@ -83,31 +78,31 @@ class Bl0942:
         self.v_cal = v_cal
         self.i_cal = i_cal
         self.p_cal = p_cal
-        # Wh per count = num / den (reduced to keep the products small).
+        # Wh per count = num / den.
         if e_cal is None:
             num, den = _CF_SECONDS_LSB * p_cal[1], 36000 * p_cal[0]
         else:
             num, den = e_cal[1], e_cal[0]
-        g = _gcd(num, den)
-        self._num = num // g
-        self._den = den // g
+        self.energy = EnergyCounter(num, den)
         self.period_ms = period_ms
         self.timeout_ms = timeout_ms
         self.voltage_dv = 0
         self.current_da = 0
         self.power_w = 0
-        self.wh = 0  # energy register: whole Wh ...
-        self._rem = 0  # ... and the remainder in count * num units
         self._cf = None  # last CF_CNT (None: next packet sets the baseline)
         self.failed = 0
         self.good = 0  # packets accepted, for diagnostics
         self._sent = None  # tick of the pending request
         self._last = None  # tick of the last request
 
+    @property
+    def wh(self):
+        """The energy register, whole Wh."""
+        return self.energy.wh
+
     def restore(self, wh):
         """Continue the register from a persisted value (boot)."""
-        self.wh = wh
-        self._rem = 0
+        self.energy.restore(wh)
 
     def poll(self, now):
         if self._sent is not None:
@@ -145,11 +140,6 @@ class Bl0942:
             if d >= _CF_HALF:
                 # Not a wrap: the IC restarted and counts from 0 again.
                 d = cf
-            self._add(d)
+            self.energy.add(d)
         self._cf = cf
         return True
-
-    def _add(self, counts):
-        r = self._rem + counts * self._num
-        self.wh += r // self._den
-        self._rem = r % self._den
