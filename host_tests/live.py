@@ -84,12 +84,13 @@ class StationThread(_LoopThread):
     """A station core + runtime on the sim board, in-process."""
 
     def __init__(self, url: str, cp_id: str, data: str, seeds: dict[str, str] | None = None,
-                 password: str | None = None, board: SimBoard | None = None, ssl: Any = None) -> None:
+                 password: str | None = None, board: SimBoard | None = None, ssl: Any = None,
+                 clock: Any = None) -> None:
         super().__init__()
         self.ssl = ssl
         self.url, self.cp_id, self.data, self.password = url, cp_id, data, password
         self.board = board or SimBoard(serial=cp_id, overrides=seeds)
-        self.clock = SystemClock()
+        self.clock = clock or SystemClock()
         self.logs: list[tuple[str, str]] = []
         self.reboots: list[str] = []
         self.station: Station

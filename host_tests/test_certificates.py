@@ -93,15 +93,22 @@ def test_leaf_expired_and_two_certificates_rejected(rig: Rig) -> None:
     assert install(rig, pf.pem(forged)) == "Rejected"  # self-signature does not verify
 
 
-def test_store_max_length_per_type(rig: Rig) -> None:
-    assert rig.st.config.get("CertificateStoreMaxLength") == 1
+def test_store_max_length_counts_every_root_of_both_types(rig: Rig) -> None:
+    # Whitepaper 7.4 / M05.FR.03: the total of installed Root/CA certificates,
+    # factory ones included (issue 19, item 18).
+    assert rig.st.config.get("CertificateStoreMaxLength") == 3
+    certificates.provision(rig.st, certificates.MF_ROOT, pf.pem(ca("C0")[1]))  # factory: one place
     c = pf.pem(ca("C")[1])
-    assert install(rig, c) == "Accepted"
-    assert install(rig, c) == "Accepted"  # the same again: nothing added
-    d = pf.pem(ca("D")[1])
-    assert install(rig, d) == "Rejected"  # store full for this type
-    assert install(rig, d, certificates.MF_ROOT) == "Accepted"
-    assert rig.st.certs.roots(certificates.MF_ROOT) == [d]
+    assert install(rig, c, certificates.MF_ROOT) == "Accepted"
+    assert install(rig, c, certificates.MF_ROOT) == "Accepted"  # the same again: nothing added
+    rig.st.config.seed("AdditionalRootCertificateCheck", "false")
+    assert install(rig, pf.pem(ca("D")[1])) == "Accepted"  # 3 of 3, across the types
+    assert install(rig, pf.pem(ca("D2")[1])) == "Rejected"
+    assert install(rig, pf.pem(ca("D3")[1]), certificates.MF_ROOT) == "Rejected"
+    assert len(rig.st.certs.all_parsed()) == 3
+    # The factory tool is not the CSMS: it still installs (and fills the store).
+    certificates.provision(rig.st, certificates.CS_ROOT, pf.pem(ca("F")[1]))
+    assert len(rig.st.certs.all_parsed()) == 4
 
 
 def test_the_root_of_the_running_tls_link_is_not_deleted(rig: Rig) -> None:
@@ -109,6 +116,7 @@ def test_the_root_of_the_running_tls_link_is_not_deleted(rig: Rig) -> None:
     assert install(rig, pf.pem(root)) == "Accepted"
     rig.st.link.authkey = "0123456789abcdef" * 2
     assert rig.st.config.change("SecurityProfile", "2") == "Accepted"
+    rig.st.link.peer = []  # a TLS link whose chain the platform does not tell (the runtime sets it)
     assert answer(rig, "DeleteCertificate", {"certificateHashData": hash_data(root)}) == {"status": "Failed"}
     assert rig.st.certs.roots(certificates.CS_ROOT) == [pf.pem(root)]
 

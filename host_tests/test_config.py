@@ -125,7 +125,7 @@ DEFAULTS = {
     "MaxChargingProfilesInstalled": (True, "3"),
     "AdditionalRootCertificateCheck": (True, "true"),  # a new CSMS root signed by the installed one (WP 3.2.3)
     "CertificateSignedMaxChainSize": (True, "10000"),
-    "CertificateStoreMaxLength": (True, "1"),
+    "CertificateStoreMaxLength": (True, "3"),
     "CpoName": (False, ""),
     "SecurityProfile": (False, "0"),
     "SupportedFileTransferProtocols": (True, "HTTP,HTTPS"),  # fwupdate (L01; ORS-16)

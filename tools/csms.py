@@ -127,10 +127,14 @@ class Csms:
 
     def __init__(self, tags: dict[str, str] | None = None, heartbeat: int = 60,
                  boot_statuses: list[str] | None = None, passwords: dict[str, str] | None = None,
-                 echo: Callable[[str], None] | None = None, log_max: int | None = None) -> None:
+                 echo: Callable[[str], None] | None = None, log_max: int | None = None,
+                 unimplemented: tuple[str, ...] = ()) -> None:
         self.tags = dict(tags or {})
         self.heartbeat = heartbeat
         self.boot_plan = list(boot_statuses or [])
+        # Actions this CSMS has no handler for: the `ocpp` package answers
+        # them with CALLERROR NotImplemented (a CSMS without the security extensions).
+        self.unimplemented = tuple(unimplemented)
         self.passwords = passwords
         self.echo = echo
         # Unbounded for tests; long runs (fleets, make sim) keep the last `log_max` frames.
@@ -184,6 +188,8 @@ class Csms:
         cp_id = ws.request.path.rstrip("/").rsplit("/", 1)[-1]
         cp = CsmsChargePoint(cp_id, _Tap(ws, self, cp_id))
         cp.csms = self
+        for action in self.unimplemented:
+            cp.route_map.pop(action, None)
         transport = getattr(ws, "transport", None)
         peer = transport.get_extra_info("peercert") if transport is not None else None
         self.peers.setdefault(cp_id, []).append(peer or None)

@@ -6,7 +6,9 @@
 # loaded on the first such request.
 #
 # Store: the "certs" snapshot {"roots": [[type, pem, origin]], "pending": key
-# PEM or None, "client_end": [CRC, notAfter] of the link's client certificate};
+# PEM or None, "org": the O of the pending request's CSR, "future": [chain,
+# key, notBefore] of a signed certificate not valid yet (certops.py),
+# "client_end": [CRC, notAfter] of the link's client certificate};
 # origin "factory" (provision()), "csms" (InstallCertificate) or "fallback".
 # Nothing of it stays in RAM between operations (the ESP32 heap): each call
 # loads the snapshot, uses it and drops it.
@@ -18,12 +20,17 @@
 # fallback goes once a connection verified with the new roots alone
 # (M05.FR.12, security.py).
 #
-# CertificateStoreMaxLength (ORS-18: 1) bounds the certificates the CSMS
-# installs, per type: one CSMS root and one manufacturer root (a total of 1
-# would make profile 2 and signed firmware exclusive). Factory roots do not
-# count: the factory tool (sim.py --ca, main.py) always installs. With one CSMS root, the root in use cannot
-# be deleted, so it is rotated the whitepaper's way: AdditionalRootCertificateCheck
-# (true here) lets a new root signed by the installed one replace it.
+# CertificateStoreMaxLength (whitepaper 7.4, M05.FR.03) bounds the total of
+# Root/CA certificates in the store, both types together, whatever put them
+# there: a factory root occupies a place like one the CSMS installed (what
+# GetInstalledCertificateIds reports never exceeds the key). The factory tool
+# (sim.py --ca, main.py) is not refused (it is not the CSMS) but its roots
+# count against what the CSMS may add. The default, 3, is the store's room: a
+# factory CSMS root, a factory manufacturer root and one more (the reference's
+# 1 would leave no room at all next to the factory roots). A rotation
+# (AdditionalRootCertificateCheck, certops.py) replaces a root: never refused
+# for room; the replaced one stays as the uncounted "fallback" until the next
+# rotation.
 #
 # Without the security feature (no st.link) the store still answers; the
 # client certificate needs the link.
@@ -38,6 +45,7 @@ CS_ROOT = "CentralSystemRootCertificate"
 MF_ROOT = "ManufacturerRootCertificate"
 TYPES = (CS_ROOT, MF_ROOT)
 _DAY_MS = 86400000
+_HOUR_MS = 3600000
 _RENEW_S = 30 * 86400  # ask for a new client certificate this long before expiry
 
 
@@ -92,9 +100,9 @@ class Store:
         old = d["roots"]
         roots = [r for r in old if not (replace and r[0] == kind and r[2] == origin and r[1] != pem)]
         if not any(r[0] == kind and r[1] == pem for r in roots):
-            full = sum(1 for r in roots if r[0] == kind and r[2] == "csms") >= _max(self.st)
+            full = sum(1 for r in roots if r[2] != "fallback") >= _max(self.st)
             if full and origin != "factory":  # the factory tool is not the CSMS: always installs
-                return "Rejected"  # whitepaper: more certificates than allowed
+                return "Rejected"  # M05.FR.03: more certificates than allowed
             roots.append([kind, pem, origin])
         if roots != old:  # the same factory root at every boot: no flash write
             d["roots"] = roots
@@ -128,12 +136,31 @@ class Store:
         if kind == CS_ROOT:
             sync_ca(self.st, True)
 
+    def all_parsed(self):
+        """x509.Certificate of every stored root of both types (issuers)."""
+        return self.parsed(CS_ROOT) + self.parsed(MF_ROOT)
+
     def pending_key(self):
         return self._load().get("pending")
 
-    def set_pending(self, key_pem):
+    def pending_org(self):
+        return self._load().get("org")
+
+    def set_pending(self, key_pem, org=None):
         d = self._load()
         d["pending"] = key_pem
+        d["org"] = org
+        self._save(d)
+
+    def future(self):
+        """[chain PEM, key PEM, notBefore] of a certificate waiting for its
+        notBefore, or None."""
+        f = self._load().get("future")
+        return f if isinstance(f, list) and len(f) == 3 else None
+
+    def set_future(self, f):
+        d = self._load()
+        d["future"] = f
         self._save(d)
 
 
@@ -145,7 +172,7 @@ def _max(st):
     try:
         return st.config.get("CertificateStoreMaxLength")
     except KeyError:
-        return 1
+        return 3
 
 
 def sync_ca(st, by_csms):
@@ -190,6 +217,7 @@ def install(st):
     st.triggers["SignChargePointCertificate"] = _lazy("trigger_sign")
     st.on_result["SignCertificate"] = _lazy("sign_result")
     st.on_timer["certs.renew"] = renew_check
+    st.on_timer["certs.future"] = future_check
     st.on_accepted.append(_accepted)
 
 
@@ -203,6 +231,34 @@ def _lazy(name):
 
 def _accepted(st):
     st.timers.start("certs.renew", st.now, 60000)  # soon after boot, then daily
+    if st.link is not None and not st.timers.active("certs.future") and st.certs.future() is not None:
+        arm_future(st)
+
+
+# ---- a signed certificate valid from a later notBefore (A02.FR.08) ----
+def arm_future(st):
+    # At most an hour per wait: the wall clock may be set meanwhile, and a
+    # tick deadline days ahead would not survive the MCU's tick wrap.
+    f = st.certs.future()
+    if f is not None:
+        left = f[2] - st.clock.unix()
+        st.timers.start("certs.future", st.now, min(max(left, 0) * 1000, _HOUR_MS))
+
+
+def future_check(st, now):
+    """The waiting certificate's notBefore came: it becomes the client
+    certificate (as CertificateSigned would have made it)."""
+    f = st.certs.future()
+    if f is None or st.link is None:
+        return
+    if st.clock.unix() < f[2]:
+        return arm_future(st)
+    try:
+        security.use_client_cert(st, f[0], f[1])
+        st.certs.set_future(None)
+    except OSError as e:
+        st.log("error", "client certificate switch: " + repr(e))
+        st.timers.start("certs.future", now, _HOUR_MS)
 
 
 # ---- renewal ----

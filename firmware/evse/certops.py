@@ -28,8 +28,9 @@ def install_certificate(st, p):
     kind, text = p["certificateType"], p["certificate"]
     cert = _one_cert(text)
     now = st.clock.unix()
-    if cert is None or not cert.ca or cert.key_type is None or not cert.not_before <= now <= cert.not_after:
-        return {"status": "Rejected"}  # malformed, not a CA, expired or not yet valid
+    if cert is None or not (cert.ca or cert.v1_root) or cert.key_type is None \
+            or not cert.not_before <= now <= cert.not_after:
+        return {"status": "Rejected"}  # malformed, not a CA (or v1 root), expired or not yet valid
     from evse.pki import verify
     if cert.self_issued() and not verify.signed_by(cert, cert):
         return {"status": "Rejected"}  # a root whose self-signature does not hold
@@ -60,11 +61,26 @@ def _rotate(st, cert, pem):
     return "Accepted"
 
 
-def _hash_of(cert, alg):
-    # A root is its own issuer; for another CA we have no issuer key, so
-    # its own key stands in (what other stations do for roots only).
+def _issuer(cert, pool):
+    """The certificate of `pool` that issued `cert` (itself for a root);
+    None when its issuer is not stored."""
+    if cert.self_issued():
+        return cert
+    from evse.pki import verify
+    for c in pool:
+        if bytes(c.subject) == bytes(cert.issuer) and verify.signed_by(cert, c):
+            return c
+    return None
+
+
+def _hash_of(cert, alg, pool):
+    # Whitepaper 6.1: issuerKeyHash is the hash of the issuer's key. A root
+    # is its own issuer; a CA's issuer is looked up among the stored roots of
+    # both types (`pool`). A CA whose issuer is not (or no longer) stored has
+    # no issuer key here: its own key stands in, so that what
+    # GetInstalledCertificateIds reported still finds it for DeleteCertificate.
     from evse.pki import chain
-    return chain.hash_data(cert, cert, alg)
+    return chain.hash_data(cert, _issuer(cert, pool) or cert, alg)
 
 
 def _same_hash(a, b):
@@ -77,13 +93,14 @@ def _find(st, want):
     """(type, pem) of the installed root whose hash data is `want`, or None."""
     from evse.pki import x509
     alg = want["hashAlgorithm"]
+    pool = st.certs.all_parsed()
     for kind in TYPES:
         for text in st.certs.roots(kind):
             try:
                 cert = x509.load_all(text)[0]
             except (ValueError, IndexError):
                 continue
-            if _same_hash(_hash_of(cert, alg), want):
+            if _same_hash(_hash_of(cert, alg, pool), want):
                 return kind, text
     return None
 
@@ -98,8 +115,38 @@ def _client_hash_matches(st, want):
         return False
     if not certs:
         return False
-    issuer = certs[1] if len(certs) > 1 else certs[0]
+    issuer = certs[1] if len(certs) > 1 else _issuer(certs[0], st.certs.parsed(CS_ROOT)) or certs[0]
     return _same_hash(chain.hash_data(certs[0], issuer, want["hashAlgorithm"]), want)
+
+
+def _in_use(st, text):
+    """True when the CSMS root `text` may be what validates the live TLS
+    connection (M04.FR.06): it is in the chain the CSMS presented (the
+    verified chain where the platform gives it) or issued its top
+    certificate. When the platform cannot tell (no peer certificates) or no
+    stored root matches, every CSMS root counts as in use."""
+    link = st.link
+    peer = getattr(link, "peer", None) if link is not None else None
+    if not st.online or peer is None:
+        return False  # no live TLS connection
+    from evse.pki import x509
+    try:
+        mine = x509.load_all(text)[0]
+        sent = [x509.Certificate(d) for d in peer]
+    except (ValueError, IndexError):
+        return True
+    if not sent:
+        return True
+    users = [r for r in st.certs.parsed(CS_ROOT) if _anchors(r, sent)]
+    return not users or any(r.der == mine.der for r in users)
+
+
+def _anchors(root, sent):
+    if any(c.der == root.der for c in sent):
+        return True
+    top = sent[-1]
+    from evse.pki import verify
+    return bytes(top.issuer) == bytes(root.subject) and verify.signed_by(top, root)
 
 
 def delete_certificate(st, p):
@@ -111,9 +158,8 @@ def delete_certificate(st, p):
         # The client certificate is not deleted this way (whitepaper 3.2.2).
         return {"status": "Failed" if _client_hash_matches(st, want) else "NotFound"}
     kind, text = found
-    in_use = st.link is not None and st.link.profile >= 2
-    if kind == CS_ROOT and in_use and len(st.certs.roots(CS_ROOT)) == 1:
-        return {"status": "Failed"}  # the trust anchor of the running TLS link
+    if kind == CS_ROOT and _in_use(st, text):
+        return {"status": "Failed"}  # M04.FR.06: the trust anchor of the live TLS link
     try:
         st.certs.remove(kind, text)
     except OSError:
@@ -123,7 +169,8 @@ def delete_certificate(st, p):
 
 
 def get_installed(st, p):
-    ids = [_hash_of(c, "SHA256") for c in st.certs.parsed(p["certificateType"])]
+    pool = st.certs.all_parsed()
+    ids = [_hash_of(c, "SHA256", pool) for c in st.certs.parsed(p["certificateType"])]
     if not ids:
         return {"status": "NotFound"}
     return {"status": "Accepted", "certificateHashData": ids}
@@ -136,12 +183,13 @@ def _serial(st):
 
 def request_certificate(st):
     """New EC P-256 key pair and CSR (CN = serial number, O = CpoName);
-    queues SignCertificate. The key waits in the store for its certificate."""
+    queues SignCertificate. The key waits in the store for its certificate,
+    with the O it asked for."""
     from evse.pki import csr, ecdsa
     d, pub = ecdsa.keygen()
     org = st.config.get("CpoName") or None
     text = csr.csr_pem(d, pub, _serial(st), org)
-    st.certs.set_pending(csr.key_pem(d, pub))
+    st.certs.set_pending(csr.key_pem(d, pub), org)
     st.unqueue("SignCertificate")
     st.send("SignCertificate", {"csr": text})
 
@@ -159,38 +207,56 @@ def certificate_signed(st, p):
     text = p["certificateChain"]
     if st.link is None:
         return {"status": "Rejected"}  # no link to use it for
-    why = _check_chain(st, text)
+    why, start = _check_chain(st, text)
     if why is not None:
         st.security_event("InvalidChargePointCertificate", why)
         return {"status": "Rejected"}
     key = st.certs.pending_key()
     try:
-        security.use_client_cert(st, text, key)
-        st.certs.set_pending(None)
+        if start > st.clock.unix():
+            # A02.FR.08: valid from a later notBefore: kept (with its key) and
+            # taken into use then (certificates.future_check).
+            st.certs.set_future([text, key, start])
+            st.certs.set_pending(None)
+            from evse import certificates
+            certificates.arm_future(st)
+            st.log("security", "ChargePointCertificate valid from %d: switching then" % start)
+        else:
+            security.use_client_cert(st, text, key)
+            st.certs.set_pending(None)
+            if st.certs.future() is not None:
+                st.certs.set_future(None)  # a newer certificate replaces the one waiting
     except OSError:
         return {"status": "Rejected"}
     return {"status": "Accepted"}
 
 
 def _check_chain(st, text):
-    """None when `text` is a chain for our pending key, valid now against
-    the CSMS roots with CN = our serial; else why not."""
+    """(None, notBefore of the leaf) when `text` is a chain for our pending
+    key with CN = our serial and O = the CpoName of our request, valid
+    against the CSMS roots now or, when its notBefore is later, from then
+    on; else (why not, None)."""
     from evse.pki import chain, csr, x509
     if len(text) > st.config.get("CertificateSignedMaxChainSize"):
-        return "chain longer than CertificateSignedMaxChainSize"
+        return "chain longer than CertificateSignedMaxChainSize", None
     key = st.certs.pending_key()
     if not key:
-        return "no certificate was requested"
+        return "no certificate was requested", None
     try:
         certs = x509.load_all(text)
         pub = csr.load_key(key)[1]
     except ValueError as e:
-        return "malformed: " + str(e)
+        return "malformed: " + str(e), None
     if not certs:
-        return "no certificate"
-    if certs[0].key_type != "ec" or tuple(certs[0].key) != tuple(pub):
-        return "not the key of our request"
-    if certs[0].cn != _serial(st):
-        return "CN is not the serial number"
-    why = chain.validate(certs, st.certs.parsed(CS_ROOT), st.clock.unix())
-    return None if why is None else "chain: " + why
+        return "no certificate", None
+    leaf = certs[0]
+    if leaf.key_type != "ec" or tuple(leaf.key) != tuple(pub):
+        return "not the key of our request", None
+    if leaf.cn != _serial(st):
+        return "CN is not the serial number", None
+    want = st.certs.pending_org()
+    if leaf.org is None or (want and leaf.org != want):
+        return "O %s is not the CpoName of our request" % (leaf.org and repr(leaf.org[:60])), None  # A02.FR.06
+    at = max(st.clock.unix(), leaf.not_before)
+    why = chain.validate(certs, st.certs.parsed(CS_ROOT), at)
+    return (None, leaf.not_before) if why is None else ("chain: " + why, None)

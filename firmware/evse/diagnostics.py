@@ -33,6 +33,7 @@ class DiagLog:
         self.size = 0  # bytes in buf
         self.hold = False  # an upload reads the files: keep lines in RAM
         self.broken = False  # the flash refused a write: RAM only from then on
+        self.on_full = None  # fn(): called once when the flash refuses
 
     def add(self, level, text):
         text = str(text).replace("\n", " ")[:_LINE_MAX]
@@ -72,6 +73,8 @@ class DiagLog:
                 remove(old)
         except OSError:
             self.broken = True
+            if self.on_full is not None:
+                self.on_full()
             return
         self.buf = []
         self.size = 0
@@ -129,6 +132,7 @@ def _up():
 
 def install(st):
     d = st.diag = DiagState(st)
+    d.log.on_full = lambda: st.exhausted("flash (diagnostics log)")
     st.add_log_sink(d.log.add)
     st.handlers["GetDiagnostics"] = lambda st, p: _up().get_diagnostics(st, p)
     st.handlers["GetLog"] = lambda st, p: _up().get_log(st, p)

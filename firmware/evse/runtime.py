@@ -227,6 +227,10 @@ class Runtime:
         self._backoff.reset()
         st = self.st
         st.hold = False
+        if link is not None:
+            # The certificates that validated this TLS link, for the root in
+            # use (DeleteCertificate, M04.FR.06); None without TLS.
+            link.peer = self.conn.peer_certs() if ctx is not None else None
         st.connected(st.clock.ms())
         await self.flush()
         try:

@@ -10,12 +10,23 @@
 #            accepted and deletes it when answered, so an event survives an
 #            offline period and a power cut. An event equal to one already
 #            waiting (type and techInfo) is not queued again; when full, the
-#            oldest goes. (Connect failures are recorded once per streak by
-#            security.py, so a CSMS that fails every backoff round does not
-#            flood it.) The log keeps every event.
+#            oldest goes. A CALLERROR NotImplemented / NotSupported is final
+#            for that notification (a CSMS without the message: it goes, the
+#            log keeps it); other failures (CALLERROR, timeout, invalid
+#            answer) are retried every _RETRY_MS, _ATTEMPTS times in all; a
+#            lost link is not counted (sent again once connected).
+#            (Connect failures are recorded once per streak by security.py,
+#            so a CSMS that fails every backoff round does not flood it.)
+#            The log keeps every event.
 # Events the whitepaper marks critical, and the connection-security ones the
 # CSMS needs to see, are queued; InvalidMessages and AttemptedReplayAttacks
 # (peer-triggered, possibly in floods) are only logged.
+#
+# InvalidMessages (A04.FR.04): a frame that is not valid OCPP (not OCPP-J,
+# an unknown action, a CALL or an answer against its schema) is recorded at
+# once; further ones within _INVALID_MS of that record are only counted, and
+# the count (with the last one's reason) is recorded when the window ends: a
+# flood writes one record per _INVALID_MS, and none of it is lost.
 import json
 
 from evse import timestamp
@@ -27,6 +38,10 @@ _QUEUE_BYTES = const(3072)
 _SEGMENT = const(1024)
 _KIND = const(1)
 _RETRY_MS = const(30000)
+_ATTEMPTS = const(5)  # sends of one notification before it is given up
+_FINAL = ("CALLERROR NotImplemented", "CALLERROR NotSupported")
+_KEEP = b'"MemoryExhaustion"'
+_INVALID_MS = const(600000)  # InvalidMessages: one record per 10 minutes at most
 LOG_ONLY = ("InvalidMessages", "AttemptedReplayAttacks")
 
 
@@ -38,6 +53,10 @@ class SecLog:
         for _, _, data in self.queue.live():
             self.waiting.append(_key_of(data))
         self.retry_at = None  # tick before which the head is not sent again
+        self.tries = 0  # counted failures of the head
+        self.bad_at = None  # tick of the last InvalidMessages record
+        self.bad_n = 0  # invalid frames since, not yet recorded
+        self.bad_last = ""  # the reason of the newest of them
 
     def record(self, unix, kind, info):
         """Append to the ring, dropping the oldest records to make room."""
@@ -45,15 +64,18 @@ class SecLog:
         _push(self.ring, line)
 
     def notify(self, payload):
-        """Queue a SecurityEventNotification unless an equal one waits."""
+        """Queue a SecurityEventNotification unless an equal one waits.
+        Returns None when nothing was queued, else whether older ones had
+        to go to make room (the queue is full: MemoryExhaustion)."""
         k = _key(payload)
         if payload["type"] in LOG_ONLY or k in self.waiting:
-            return
+            return None
         data = json.dumps(payload).encode()
-        dropped = _push(self.queue, data)
+        dropped = _push(self.queue, data, _KEEP)  # the queue's own MemoryExhaustion stays
         for d in dropped:
             self._gone(_key_of(d))
         self.waiting.append(k)
+        return bool(dropped)
 
     def head(self, now):
         """(seq, payload) to send now, or None (empty or waiting to retry)."""
@@ -73,9 +95,23 @@ class SecLog:
             return
         self._drop(seq, data)
         self.retry_at = None
+        self.tries = 0
 
-    def failed(self, now):
+    def failed(self, now, seq, reason):
+        """The head `seq` was not answered with a result: "final" or "gave
+        up" when it is dropped (see above), else None (retried later)."""
+        if reason in _FINAL:
+            self.done(seq)
+            return "final"
+        if reason == "link lost":
+            self.retry_at = None  # not the CSMS's answer: the next connection sends it at once
+            return None
+        self.tries += 1
+        if self.tries >= _ATTEMPTS:
+            self.done(seq)
+            return "gave up"
         self.retry_at = ticks_add(now, _RETRY_MS)
+        return None
 
     def retry_ms(self, now):
         """Ms until a failed head may go again; None once it may (the next
@@ -111,9 +147,10 @@ def _key_of(data):
         return None
 
 
-def _push(j, data):
+def _push(j, data, keep=None):
     """Append `data` to journal `j`, deleting the oldest records while it
-    is full; returns the payloads deleted."""
+    is full (the oldest not holding `keep`, if any); returns the payloads
+    deleted."""
     dropped = []
     while True:
         try:
@@ -122,12 +159,41 @@ def _push(j, data):
         except JournalFull:
             oldest = None
             for seq, _, old in j.live():
-                oldest = seq
-                dropped.append(old)
-                break
+                if oldest is None or keep is None or keep not in bytes(old):
+                    oldest = (seq, old)
+                    if keep is None or keep not in bytes(old):
+                        break
             if oldest is None:
                 return dropped  # bigger than the whole journal: not kept
-            j.delete(oldest)
+            dropped.append(oldest[1])
+            j.delete(oldest[0])
+
+
+def invalid_message(st, what):
+    """A frame that is not valid OCPP came (see InvalidMessages above)."""
+    ev = _events(st)
+    if ev is None:
+        return
+    if ev.bad_at is None or ticks_diff(st.now, ev.bad_at) >= _INVALID_MS:
+        return _invalid_record(st, ev, what)
+    ev.bad_n += 1
+    ev.bad_last = what[:100]
+    if not st.timers.active("seclog.invalid"):
+        st.on_timer["seclog.invalid"] = invalid_window
+        st.timers.start("seclog.invalid", st.now, _INVALID_MS - ticks_diff(st.now, ev.bad_at))
+
+
+def _invalid_record(st, ev, info):
+    ev.bad_at = st.now
+    ev.bad_n = 0
+    st.security_event("InvalidMessages", info)
+
+
+def invalid_window(st, now):
+    """The window after an InvalidMessages record ended: record its count."""
+    ev = _events(st)
+    if ev is not None and ev.bad_n:
+        _invalid_record(st, ev, "%d more invalid messages, the last: %s" % (ev.bad_n, ev.bad_last))
 
 
 def lines(st, since=None, until=None):

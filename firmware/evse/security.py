@@ -59,10 +59,10 @@ _KEYS = """
 AdditionalRootCertificateCheck br true 0 1
 AuthorizationKey sw - 32 40
 CertificateSignedMaxChainSize ir 10000 0 -
-CertificateStoreMaxLength ir 1 0 -
+CertificateStoreMaxLength ir 3 0 -
 CpoName s - 0 500
 SecurityProfile i 0 0 3
-"""  # config.py's table format; ORS-17, ORS-18
+"""  # config.py's table format; ORS-17; CertificateStoreMaxLength: certificates.py
 
 # Fields of the link and of its snapshot.
 FIELDS = ("url", "cp_id", "profile", "authkey", "ca", "ca_fallback", "cert", "key")
@@ -89,6 +89,7 @@ class Link:
         self.fails = 0  # failed connects in a row
         self.failing = None  # security event of the current failure streak
         self.events = None  # seclog.SecLog: security log + notification queue
+        self.peer = None  # DERs of the live TLS link's chain (runtime), None without TLS
 
     def load(self):
         d = self.store.load()
@@ -430,4 +431,6 @@ def _notified(st, payload, ctx):
 
 
 def _notify_failed(st, ctx, reason):
-    st.link.events.failed(st.now)
+    gone = st.link.events.failed(st.now, ctx, reason)
+    if gone is not None:  # seclog.py: not sent again; the security log keeps it
+        st.log("warn", "SecurityEventNotification %s (%s): kept in the security log only" % (gone, reason))

@@ -73,6 +73,7 @@ class Station:
         self._link_hooks = ()  # fn(station, now, up): add_link_hook
         self.on_connect_failed = []  # fn(station, now, error): a connect attempt failed (runtime)
         self._answer_hooks = ()  # fn(station, now): add_answer_hook
+        self._exhausted = []  # where a MemoryExhaustion streak runs (exhausted())
         self.connectors = [Connector(i) for i in range(self.ncon + 1)]  # 0 = the station
         # State of the core features, each filled by its own install().
         self.avail_store = None  # connector.py: persisted availability
@@ -110,7 +111,21 @@ class Station:
         # Report the profiles this build really has, not a wish list (in one
         # order, whatever the install order).
         self.config.seed("SupportedFeatureProfiles", ",".join(profiles[:1] + sorted(profiles[1:])))
+        if hasattr(self.storage, "on_full"):
+            self.storage.on_full = lambda full: self.exhausted("flash", full)
         self._check_storage()
+
+    def exhausted(self, where, full=True):
+        """MemoryExhaustion, a critical security event, once per streak of
+        `where` (flash, a bounded queue) running out of room; full=False:
+        it had room again, the streak ended."""
+        if not full:
+            if where in self._exhausted:
+                self._exhausted.remove(where)
+            return
+        if where not in self._exhausted:
+            self._exhausted.append(where)  # first: the event's own write may come back here
+            self.security_event("MemoryExhaustion", where + " full")
 
     def _check_storage(self):
         """Corrupt state fell back to defaults: say so, as a security event."""
@@ -142,10 +157,12 @@ class Station:
             return self.send("SecurityEventNotification", p)  # no security feature: RAM only
         try:
             ev.record(unix, p["type"], p.get("techInfo"))
-            ev.notify(p)
+            dropped = ev.notify(p)
         except Exception as e:  # noqa: BLE001 - flash failure: still tell the CSMS
             self.log("error", "security log: " + repr(e))
-            self.send("SecurityEventNotification", p)
+            return self.send("SecurityEventNotification", p)
+        if dropped is not None:
+            self.exhausted("security event queue", dropped)
 
     # ---- link events -------------------------------------------------
     def connected(self, now):
@@ -199,6 +216,7 @@ class Station:
         else:
             self.log("warn", "bad frame: " + m[3])
             self._event({"event": "received", "type": "invalid", "text": text[:200]})
+            self._invalid(m[3])
             if m[1] is not None:
                 self._send_error(m[1], m[2], m[3])
         self._pump(now)
@@ -380,15 +398,25 @@ class Station:
         if fn is None:
             # Known to OCPP but not built or disabled here, or not OCPP at all.
             code = "NotSupported" if schema.known_call(action) else "NotImplemented"
+            if code == "NotImplemented":
+                self._invalid("unknown action " + str(action)[:50])
             return self._send_error(uid, code, action)
         err = schema.check_call(action, payload)
         if err is not None:
+            self._invalid(action + ": " + err[1])
             return self._send_error(uid, err[0], err[1])
         cid = payload.get("connectorId")
         if cid is not None and cid < 0:
             # OCPP 1.6 section 6: connectorId >= 0 (the JSON schemas omit it).
             return self._send_error(uid, "PropertyConstraintViolation", "connectorId: negative")
         self._handle(uid, action, fn, payload)
+
+    def _invalid(self, what):
+        # A04.FR.04: a frame that is not valid OCPP goes to the security log
+        # (seclog.py keeps a flood to one record per window).
+        if self.link is not None and self.link.events is not None:
+            from evse import seclog
+            seclog.invalid_message(self, what)
 
     def _rejected(self, action):
         # OCPP 1.6 4.2: while Rejected the station SHALL NOT respond to any
@@ -423,19 +451,24 @@ class Station:
             self.log("warn", "answer for unknown id " + m[1] + " ignored")
             return
         if m[0] == rpc.CALLERROR:
-            return self._failed(p, "CALLERROR " + str(m[2]), now)
-        err = schema.check_result(action, m[2])
+            self._failed(p, "CALLERROR " + str(m[2]), now)
+        else:
+            self._on_result(p, action, m[2], now)
+        for fn in self._answer_hooks:  # a CALLERROR is an answer too (the CSMS is there)
+            self._run(fn, now)
+
+    def _on_result(self, p, action, payload, now):
+        err = schema.check_result(action, payload)
         if err is not None:
             self.log("warn", action + " answer invalid: " + err[1])
+            self._invalid(action + " answer: " + err[1])
             fn = self.on_invalid.get(action)
             if fn is not None:  # the feature still reads what it can (e.g. idTagInfo.status)
-                return self._run(fn, m[2], p[4])
+                return self._run(fn, payload, p[4])
             return self._failed(p, err[0], now)
         fn = self.on_result.get(action)
         if fn is not None:
-            self._run(fn, m[2], p[4])
-        for fn in self._answer_hooks:
-            self._run(fn, now)
+            self._run(fn, payload, p[4])
 
     def _run(self, fn, *args):
         """Call a feature hook; a bug in one is logged, never fatal. Returns

@@ -13,13 +13,18 @@ from evse.snapshot import Snapshot
 
 
 _EROFS = 30
+_ENOSPC = 28
 
 
-def _read_only(e):
+def _errno(e):
     code = getattr(e, "errno", None)
     if code is None and e.args:
         code = e.args[0]  # MicroPython: OSError(errno)
-    return code == _EROFS
+    return code
+
+
+def _read_only(e):
+    return _errno(e) == _EROFS
 
 
 class _Persist:
@@ -56,8 +61,11 @@ class _Persist:
             fn(arg)
         except OSError as e:
             if not _read_only(e):
+                self.owner.room(_errno(e) != _ENOSPC)
                 raise  # e.g. flash full: the owner keeps its old state (atomic updates)
             self.owner.failed(e)
+            return
+        self.owner.room(True)
 
 
 class FileStorage:
@@ -65,10 +73,21 @@ class FileStorage:
         self.root = root.rstrip("/")
         self.error = None  # why writes are refused, once they are
         self.opened = []  # every persist handed out, to report corrupt ones
+        self.full = False  # the last save found the flash full
+        self.on_full = None  # fn(full): set by the station
         try:
             ensure_dir(self.root)
         except OSError as e:
             self.failed(e)
+
+    def room(self, ok):
+        # A save found the flash full (ok False) or worked: on_full(full)
+        # hears of the change only (the station's MemoryExhaustion streak).
+        if self.full == (not ok):
+            return
+        self.full = not ok
+        if self.on_full is not None:
+            self.on_full(self.full)
 
     def failed(self, e):
         if self.error is None:

@@ -30,6 +30,8 @@ class TxQueue:
         self.attempts = 0  # failed attempts of the head record
         self.retry_at = None  # tick before which the head is not retried
         self.register = None  # transaction.Register: the reported energy floor
+        self.on_full = None  # fn(full): out of room (True) / room again (False)
+        self.full = False
         journal.open(False)
         for seq, kind, data in journal.live():
             try:
@@ -52,14 +54,27 @@ class TxQueue:
     # ---- enqueue -----------------------------------------------------
     def _put(self, kind, rec):
         data = json.dumps(rec).encode()
+        dropped = False
         while True:
             try:
-                return self.j.append(kind, data)
+                seq = self.j.append(kind, data)
+                self._room(dropped)
+                return seq
             except JournalFull:
                 # 4.7 bounded queue: periodic samples go first, never Start/Stop.
+                dropped = True
                 if not self._drop_oldest_meter():
                     self.log("error", "txqueue full: record kind %d lost" % kind)
+                    self._room(True)
                     return None
+
+    def _room(self, full):
+        # Tell the owner when the queue runs out of room and when it has
+        # room again (MemoryExhaustion once per streak, station.exhausted).
+        if full != self.full:
+            self.full = full
+            if self.on_full is not None:
+                self.on_full(full)
 
     def _append(self, kind, local, payload):
         seq = self._put(kind, {"l": local, "p": payload})

@@ -116,6 +116,25 @@ class WsConnection:
         self._into = getattr(reader, "readinto", None)
         self._rbuf = bytearray(_READ) if self._into is not None else None
 
+    def peer_certs(self):
+        """DER certificates the TLS peer's chain holds, leaf first: the chain
+        as verified up to the trust anchor where the platform gives it
+        (CPython), else the peer's own certificate (MicroPython); [] when
+        the platform tells nothing."""
+        w = self._w
+        obj = w.get_extra_info("ssl_object") if hasattr(w, "get_extra_info") else None
+        if obj is None:
+            obj = getattr(w, "s", None)  # MicroPython: the stream's SSLSocket
+        try:
+            inner = getattr(obj, "_sslobj", obj)
+            chain = getattr(inner, "get_verified_chain", None)
+            if chain is not None:
+                return [c if isinstance(c, bytes) else c.public_bytes(2) for c in chain()]  # 2: _ssl.ENCODING_DER
+            der = obj.getpeercert(True)
+            return [bytes(der)] if der else []
+        except Exception:  # noqa: BLE001 - a platform without these calls
+            return []
+
     def _start(self, pending):
         self._reader = asyncio.create_task(self._read_loop(pending))
         if self._ping_s:

@@ -23,6 +23,7 @@ class ScriptedCsms:
         self._n = 0
         self._unix0, self._ms0 = clock.unix(), clock.ms()
         self.fail = set()  # actions answered with a CALLERROR
+        self.fail_code = {}  # action -> its CALLERROR's errorCode (default InternalError)
         self.record = True  # keep the transcript (off when measuring the heap)
 
     def _norm(self, uid):
@@ -77,7 +78,7 @@ class ScriptedCsms:
                 self._log("cs", msg)
                 if msg[0] == 2:
                     if msg[2] in self.fail:
-                        reply = [4, msg[1], "InternalError", "scripted failure", {}]
+                        reply = [4, msg[1], self.fail_code.get(msg[2], "InternalError"), "scripted failure", {}]
                     else:
                         reply = [3, msg[1], self.answer(msg[2], msg[3])]
                     self._log("csms", reply)

@@ -39,12 +39,13 @@ def _usable(cert, now):
     return None
 
 
-def _issued(cert, issuer, below, backend):
+def _issued(cert, issuer, below, backend, anchor=False):
     """Why `issuer` did not issue `cert` (None if it did); `below` is the
-    number of non-self-issued intermediates between issuer and the leaf."""
+    number of non-self-issued intermediates between issuer and the leaf.
+    A trusted root (`anchor`) may be an X.509 v1 self-signed root."""
     if bytes(cert.issuer) != bytes(issuer.subject):
         return ISSUER_MISMATCH
-    if not issuer.ca:
+    if not (issuer.ca or anchor and issuer.v1_root):
         return NOT_CA
     if not issuer.has_usage(KU_KEY_CERT_SIGN):
         return NO_CERT_SIGN
@@ -82,7 +83,7 @@ def validate(chain: "list[Certificate]", roots: "list[Certificate]", now: int,
     for root in roots:
         if bytes(root.subject) != bytes(top.issuer):
             continue
-        why = _usable(root, now) or _issued(top, root, below, backend)
+        why = _usable(root, now) or _issued(top, root, below, backend, True)
         if why is None:
             return None
     return why

@@ -51,7 +51,8 @@ class Certificate:
     or None when unsupported), key ((x, y) on P-256 or (n, e)), key_bits
     (memoryview of the subjectPublicKey BIT STRING value), ca (bool),
     path_len (int or None), key_usage (bit mask or None when absent),
-    eku (list of oids or None), unknown_critical (bool)."""
+    eku (list of oids or None), unknown_critical (bool), v1_root (bool: an
+    X.509 v1 self-issued certificate, a CA only as a trust anchor)."""
 
     def __init__(self, der: "Any") -> None:
         self.der = der = bytes(der)
@@ -107,6 +108,10 @@ class Certificate:
             self._extensions(x.enter())
             x.finish()
         t.finish()
+        # An X.509 v1 certificate has no basicConstraints to say it is a CA;
+        # a self-issued one may still be a trust anchor, made one out of band
+        # (RFC 5280 6.1.4 (k)): its installation as a root. Only roots use it.
+        self.v1_root = self.version == 1 and self.self_issued()
 
     def _spki(self, s):
         a = s.enter()
