@@ -89,7 +89,7 @@ def _inputs() -> dict[str, Any]:
     k = ec.generate_private_key(ec.SECP256R1())
 
     def leaf(issuer_key: Any, issuer: str) -> str:
-        b = (x509.CertificateBuilder().subject_name(pf.name("VM-SEC")).issuer_name(pf.name(issuer, "Test"))
+        b = (x509.CertificateBuilder().subject_name(pf.name("VM-SEC", "Test")).issuer_name(pf.name(issuer, "Test"))
              .public_key(k.public_key()).serial_number(77)
              .not_valid_before(pf.NOW - dt.timedelta(days=300)).not_valid_after(pf.NOW + dt.timedelta(days=300)))
         return b.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()

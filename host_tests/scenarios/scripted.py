@@ -65,6 +65,8 @@ class ScriptedCsms:
             return {"idTagInfo": self.info(payload["idTag"])}
         if action == "DataTransfer":
             return {"status": "UnknownVendorId"}
+        if action == "SignCertificate":
+            return {"status": "Accepted"}
         return {}
 
     def pump(self):
