@@ -219,6 +219,10 @@ def install(st):
     st.on_timer["certs.renew"] = renew_check
     st.on_timer["certs.future"] = future_check
     st.on_accepted.append(_accepted)
+    # A certificate waiting for its notBefore is looked for at the first
+    # tick (every feature installed), not at the CSMS's acceptance: the old
+    # certificate may be what keeps the station from connecting.
+    st.timers.start("certs.future", st.now, 0)
 
 
 def _lazy(name):
@@ -231,8 +235,6 @@ def _lazy(name):
 
 def _accepted(st):
     st.timers.start("certs.renew", st.now, 60000)  # soon after boot, then daily
-    if st.link is not None and not st.timers.active("certs.future") and st.certs.future() is not None:
-        arm_future(st)
 
 
 # ---- a signed certificate valid from a later notBefore (A02.FR.08) ----

@@ -248,6 +248,7 @@ class Station:
             try:
                 return self.stream_handlers[action](st, reader)
             except JsonError as e:
+                self._invalid(action + ": " + e.msg)
                 raise rpc.CallError("FormationViolation", e.msg) from None
         self._handle(uid, action, read, r)
         return True
