@@ -221,8 +221,7 @@ def certificate_signed(st, p):
             # taken into use then (certificates.future_check).
             st.certs.set_future([text, key, start])
             st.certs.set_pending(None)
-            from evse import certificates
-            certificates.arm_future(st)
+            st.timers.start("certs.future", st.now, 0)  # certificates.future_check arms the wait
             st.log("security", "ChargePointCertificate valid from %d: switching then" % start)
         else:
             security.use_client_cert(st, text, key)
