@@ -147,6 +147,33 @@ def test_06_root_of_the_live_link_is_not_deleted(pki: Pki, tmp_path: Path) -> No
         stop(s, c)
 
 
+def test_06_root_in_use_from_the_peer_certificate_alone(tmp_path: Any) -> None:
+    # MicroPython gives only the CSMS's own certificate: the root that issued
+    # it is the one in use; a platform that gives nothing keeps every root.
+    r = Rig(str(tmp_path), seeds={"AdditionalRootCertificateCheck": "false"})
+    r.connect()
+    ka, kb = pf.key("ec", "i06a"), pf.key("ec", "i06b")
+    a = pf.cert(ka, ka, "Root A", "Root A", ca=True, days=(-400, 400), serial=0xA)
+    b = pf.cert(kb, kb, "Root B", "Root B", ca=True, days=(-400, 400), serial=0xB)
+    for c in (a, b):
+        assert r.call("InstallCertificate", {"certificateType": CS_ROOT, "certificate": pf.pem(c)})[2] == \
+            {"status": "Accepted"}
+    leaf = pf.cert(pf.key("ec", "i06srv"), ka, "csms", "Root A", days=(-400, 400))
+
+    def delete(c: x509.Certificate) -> str:
+        h = {k2: v for k2, v in zip(("hashAlgorithm", "issuerNameHash", "issuerKeyHash", "serialNumber"),
+                                    hash_data(c, c).values())}
+        return r.call("DeleteCertificate", {"certificateHashData": h})[2]["status"]
+    r.st.link.peer = []  # a TLS link, the platform tells nothing
+    assert (delete(a), delete(b)) == ("Failed", "Failed")
+    r.st.link.peer = [pf.der(leaf)]
+    assert (delete(a), delete(b)) == ("Failed", "Accepted")
+    r.disconnect()  # no live link: nothing is in use
+    r.connect()
+    r.st.link.peer = None
+    assert delete(a) == "Accepted"
+
+
 # ---- item 10 -----------------------------------------------------------------
 @case("ISSUE19_10", "issuerKeyHash of a CA that is not self-signed is its issuer's key (6.1)", "Security")
 def test_10_issuer_key_hash_of_a_sub_ca(pki: Pki, tmp_path: Path) -> None:
@@ -373,6 +400,15 @@ def test_22_memory_exhaustion_for_the_transaction_queue_and_the_flash(tmp_path: 
     monkeypatch.setattr(snapshot.Snapshot, "save", full)
     change("79")
     assert len(exhaustions()) == 3  # a new streak
+    monkeypatch.setattr(snapshot.Snapshot, "save", real)
+    # The diagnostics log's flash refusing its files: once (it runs on from RAM).
+    d = r.st.diag.log
+    (tmp_path / "a-file").write_text("x")
+    d.dir = str(tmp_path / "a-file" / "diag")  # under a file: every write fails
+    for _ in range(2):
+        d.add("info", "x" * 100)
+        d.flush()
+    assert [ln.split(" ", 2)[2] for ln in exhaustions()][3:] == ["flash (diagnostics log) full"]
 
 
 # ---- item 23 -----------------------------------------------------------------
