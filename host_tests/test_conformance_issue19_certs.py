@@ -237,6 +237,7 @@ def test_13_invalid_message_windows_on_the_rig(tmp_path: Any) -> None:
     for _ in range(100):
         r.st.receive("[2,", r.clock.ms())
     assert len(bad()) == 1  # counted, not written
+    assert sum("InvalidMessages" in t or "bad frame" in t for _, t in r.logs) == 1  # nor in the diagnostics log
     r.run(600000)
     assert len(bad()) == 2 and "100 more invalid messages" in bad()[1]
     r.run(600000)

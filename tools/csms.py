@@ -228,6 +228,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--log", metavar="FILE", help="frame log to FILE instead of stderr")
     ap.add_argument("--quiet", action="store_true", help="no frame log (fleets: only the listening line)")
     ap.add_argument("--log-max", type=int, default=10000, help="frames kept in memory")
+    ap.add_argument("--unimplemented", default="", metavar="ACTIONS",
+                    help="comma separated actions answered CALLERROR NotImplemented (e.g. SecurityEventNotification)")
     a = ap.parse_args(argv)
     out = open(a.log, "a", buffering=1) if a.log else sys.stderr
 
@@ -236,7 +238,8 @@ def main(argv: list[str] | None = None) -> None:
 
     async def run() -> None:
         csms = Csms(tags={t: "Accepted" for t in a.tags.split(",") if t},
-                    heartbeat=a.heartbeat, echo=None if a.quiet else echo, log_max=a.log_max)
+                    heartbeat=a.heartbeat, echo=None if a.quiet else echo, log_max=a.log_max,
+                    unimplemented=tuple(x for x in a.unimplemented.split(",") if x))
         port = await csms.start(a.host, a.port)
         print(f"listening on ws://{a.host}:{port}/", file=sys.stderr, flush=True)
         await asyncio.Future()

@@ -214,9 +214,9 @@ class Station:
         elif kind == rpc.CALLRESULT or kind == rpc.CALLERROR:
             self._on_answer(m, now)
         else:
-            self.log("warn", "bad frame: " + m[3])
             self._event({"event": "received", "type": "invalid", "text": text[:200]})
-            self._invalid(m[3])
+            if not self._invalid(m[3]):
+                self.log("warn", "bad frame: " + m[3])
             if m[1] is not None:
                 self._send_error(m[1], m[2], m[3])
         self._pump(now)
@@ -414,10 +414,13 @@ class Station:
 
     def _invalid(self, what):
         # A04.FR.04: a frame that is not valid OCPP goes to the security log
-        # (seclog.py keeps a flood to one record per window).
-        if self.link is not None and self.link.events is not None:
-            from evse import seclog
-            seclog.invalid_message(self, what)
+        # (seclog.py keeps a flood to one record per window, and so the
+        # diagnostics log too). False without the security feature.
+        if self.link is None or self.link.events is None:
+            return False
+        from evse import seclog
+        seclog.invalid_message(self, what)
+        return True
 
     def _rejected(self, action):
         # OCPP 1.6 4.2: while Rejected the station SHALL NOT respond to any
