@@ -1,4 +1,4 @@
-"""X.509 v3 certificate parsing (RFC 5280 section 4), only what a station needs.
+"""X.509 certificate parsing (RFC 5280 section 4; v3, and v1/v2 without extensions), only what a station needs.
 
 `Certificate(der)` keeps the DER and memoryview slices into it (no copies of
 the to-be-signed part). Malformed input raises ValueError. Names compare by
