@@ -8,7 +8,7 @@ The station core calls (boards/sim/board.py and HwBoard both provide it):
 
 The parts HwBoard drives (drivers in boards/drivers/, built from a board's
 pin table by boards/parts.py; every one takes its machine objects by
-injection, so boards/fakes.py can stand in at register level):
+injection, so host_tests/fakes.py can stand in at register level):
   pilot      set_da(da), set_f(), reconfirm(), sense() -> state;
              state ("A".."F", "?", None until debounced), diode_fault,
              permille (PWM duty now)                     drivers/pilot.py

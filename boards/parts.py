@@ -12,7 +12,7 @@ them into a station. Pin-table names, and the driver that uses them:
 
 `MachineParts` builds MicroPython `machine` objects from the table; the
 CircuitPython board has its own factory with the same methods, the tests
-use boards/fakes.FakeParts. Drivers say which parts they need in their
+use host_tests/fakes.FakeParts. Drivers say which parts they need in their
 build(parts, cal) function, so a board picks its meter IC by name.
 """
 from boards.hal import HwBoard, Port

@@ -2,7 +2,7 @@
 
 Files on the device:
   /board.txt     the board package name ("esp32", "picow"); BOARD below wins
-  /config.json   a CRC'd snapshot (evse.snapshot.Snapshot) with
+  /config.json   a CRC'd snapshot (evse.store.snapshot.Snapshot) with
                  {"url": "wss://csms.example/ocpp", "id": "CP001",
                   "password": the plain Basic-auth password or null (stored
                   as the hex AuthorizationKey), optional "authorization_key":
@@ -59,7 +59,7 @@ def board_module(name):
 
 def load_config(path=None):
     """The device configuration dict, or None if missing or corrupt."""
-    from evse.snapshot import Snapshot
+    from evse.store.snapshot import Snapshot
 
     cfg = Snapshot(path or CONFIG).load(None)
     if not isinstance(cfg, dict) or not cfg.get("url") or not cfg.get("id"):
@@ -69,7 +69,7 @@ def load_config(path=None):
 
 def provision(url, cp_id, password=None, ssid=None, wifi_key=None, path=CONFIG, **extra):
     """Write the configuration snapshot (from the REPL or a setup tool)."""
-    from evse.snapshot import Snapshot
+    from evse.store.snapshot import Snapshot
 
     cfg = {"url": url, "id": cp_id, "password": password, "ssid": ssid, "wifi_key": wifi_key}
     cfg.update(extra)
@@ -133,7 +133,7 @@ def choose_slot(board, data=None):
 def safe_station(board, cfg, clock):
     """The safe-mode core: no charging features, only the CSMS link."""
     from evse.station import Station
-    from evse.storage import FileStorage
+    from evse.store.storage import FileStorage
 
     from evse import security
 
@@ -151,7 +151,7 @@ def _safe_reset(st, p):
 
 def make_station(board, cfg, clock):
     from evse.station import Station
-    from evse.storage import FileStorage
+    from evse.store.storage import FileStorage
 
     from evse import certificates, security
 
@@ -263,7 +263,7 @@ def main():
         name = board_name()
         version = choose_slot(name)
         from evse.clock import SystemClock
-        from evse.storage import FileStorage
+        from evse.store.storage import FileStorage
 
         safe = boot_count() > SAFE_AFTER
         if safe:

@@ -1,6 +1,6 @@
 """A host stand-in for CircuitPython's `socketpool` over real loopback sockets.
 
-It behaves as CircuitPython's sockets do where evse.cpsocket depends on it:
+It behaves as CircuitPython's sockets do where evse.link.cpsocket depends on it:
 no read/readinto/write (only recv_into/send/sendall), a non-blocking call
 that would block raises a plain OSError(EAGAIN) (CircuitPython has no
 BlockingIOError), send() may take only part of the buffer (`max_send`

@@ -16,7 +16,7 @@ from boards.sim.board import SimBoard
 from evse.clock import SystemClock
 from evse.runtime import Runtime
 from evse.station import Station
-from evse.storage import FileStorage
+from evse.store.storage import FileStorage
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))

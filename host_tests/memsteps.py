@@ -26,9 +26,9 @@ try:
     os.mkdir('/data')
 except OSError:
     pass
-from evse import rpc, schema, jsonstream  # bytecode: in flash when frozen
+from evse.wire import rpc, schema, jsonstream  # bytecode: in flash when frozen
 from evse.locallist import LocalList
-from evse.storage import FileStorage
+from evse.store.storage import FileStorage
 ll = LocalList(100, 100, persist=FileStorage('/data').persist('locallist'))
 text = json.dumps([2, "u1", "SendLocalList", {"listVersion": 1, "updateType": "Full",
     "localAuthorizationList": [{"idTag": "TAG%017d" % i, "idTagInfo": {"status": "Accepted",
@@ -89,8 +89,8 @@ try:
 except OSError:
     pass
 from evse.station import Station
-from evse.storage import FileStorage
-from evse import jsonstream  # bytecode: in flash when frozen
+from evse.store.storage import FileStorage
+from evse.wire import jsonstream  # bytecode: in flash when frozen
 from boards.sim.board import SimBoard
 from scenarios.vclock import VirtualClock
 st = Station(board=SimBoard(overrides={'ChargingScheduleMaxPeriods': '%(max)d'}), clock=VirtualClock(),

@@ -10,7 +10,7 @@ from typing import Any
 
 from boards.sim.board import SimBoard
 from evse.station import Station
-from evse.storage import FileStorage
+from evse.store.storage import FileStorage
 from scenarios.scripted import ScriptedCsms
 from scenarios.vclock import VirtualClock
 

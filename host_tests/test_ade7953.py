@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from boards import fakes
+import fakes
 from boards.drivers import ade7953
 from boards.drivers.ade7953 import Ade7953
 from boards.esp32.board import Esp32Board
@@ -179,7 +179,7 @@ def test_make_picks_the_meter_from_the_configuration(monkeypatch):
 # -- MicroPython VM -----------------------------------------------------------------
 SCRIPT = """
 import json
-from boards import fakes
+import fakes
 from boards.drivers.ade7953 import Ade7953
 chip = fakes.FakeAde7953()
 m = Ade7953(chip, e_cal=(595872, 100))
@@ -206,5 +206,5 @@ def test_same_readings_in_the_micropython_vm():
     finally:
         sys.stdout = old
     host = json.loads(buf.getvalue())
-    assert mpvm.json_lines(mpvm.run(SCRIPT))[0] == host
+    assert mpvm.json_lines(mpvm.run(SCRIPT, mpvm.scenario_files()))[0] == host
     assert host[3][4] == 1 and host[-1][0] > host[0][0]

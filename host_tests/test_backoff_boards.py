@@ -11,7 +11,7 @@ from test_boards import BOARDS, Hw
 from evse.clock import SystemClock
 from evse.runtime import Runtime
 from evse.station import Station
-from evse.storage import FileStorage
+from evse.store.storage import FileStorage
 
 
 def closed_port():

@@ -9,7 +9,7 @@ from fractions import Fraction
 import pytest
 from rig import Rig
 
-from boards import fakes
+import fakes
 from boards.esp32.board import Esp32Board
 from boards.picow.board import PicoWBoard
 
@@ -392,7 +392,7 @@ def test_main_station_seeds_the_link_once(tmp_path, monkeypatch):
 # -- MicroPython VM --------------------------------------------------------------
 SCRIPT = """
 import json
-from boards import fakes
+import fakes
 from boards.esp32.board import Esp32Board
 line = fakes.FakePilotLine(); coil = fakes.FakePin(); fb = fakes.MirrorPin(coil)
 meter = fakes.FakeBl0942(); rf = fakes.FakeMfrc522()
@@ -428,7 +428,7 @@ def test_same_events_in_the_micropython_vm():
     finally:
         sys.stdout = old
     host = json.loads(buf.getvalue())
-    vm = mpvm.json_lines(mpvm.run(SCRIPT))[0]
+    vm = mpvm.json_lines(mpvm.run(SCRIPT, mpvm.scenario_files()))[0]
     assert vm == host
     assert ["card", 1, "04112233445566"] in host and ["cp", 1, "C"] in host
     assert ["fault", 1, "PowerSwitchFailure", "contactor welded"] in host
@@ -438,7 +438,7 @@ def test_import_heap_cost_in_the_vm():
     sys.path.insert(0, os.path.join(ROOT, "tools"))
     import mpvm
     m = "gc.collect()\nprint('M', gc.mem_alloc())"
-    out = mpvm.run(["import gc", "import evse.compat, evse.pilotduty", m, "import boards.parts", m,
+    out = mpvm.run(["import gc", "import evse.compat, boards.pilotduty", m, "import boards.parts", m,
                     "import boards.esp32.board", m, "import boards.picow.board", m])
     base, shared, esp, pico = [int(line.split()[1]) for line in out.splitlines() if line.startswith("M ")]
     # Compiled from source in the VM (docstrings kept); from .mpy it is about

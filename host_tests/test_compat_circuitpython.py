@@ -137,7 +137,7 @@ def _station(data):
 
     from boards.sim.board import SimBoard
     from evse.station import Station
-    from evse.storage import FileStorage
+    from evse.store.storage import FileStorage
     return Station(board=SimBoard(), clock=VirtualClock(), storage=FileStorage(data), log=lambda *a: None)
 
 
@@ -161,7 +161,7 @@ def test_station_over_a_read_only_filesystem_reports_and_runs(read_only):
 
     from boards.sim.board import SimBoard
     from evse.station import Station
-    from evse.storage import FileStorage
+    from evse.store.storage import FileStorage
     logs = []
     clock = VirtualClock()
     board = SimBoard()

@@ -375,14 +375,14 @@ def test_22_memory_exhaustion_for_the_transaction_queue_and_the_flash(tmp_path: 
     def exhaustions() -> list[str]:
         return [ln for ln in seclog.lines(r.st) if " MemoryExhaustion " in ln]
     q = r.st.txq
-    from evse.journal import MemJournal
+    from evse.store.journal import MemJournal
     q.j = MemJournal(2000)
     for _ in range(60):
         q.meter(1, {"connectorId": 1, "meterValue": [{"timestamp": "2026-01-01T00:00:00Z",
                                                       "sampledValue": [{"value": "1"}]}]})
     assert [ln.split(" ", 2)[2] for ln in exhaustions()] == ["transaction queue full"]
     # The flash refusing a save (ENOSPC): once, until a save works again.
-    from evse import snapshot
+    from evse.store import snapshot
 
     def full(self: Any, obj: Any) -> None:
         raise OSError(28, "ENOSPC")

@@ -9,7 +9,7 @@ import types
 
 import pytest
 
-from boards import fakes
+import fakes
 from boards.cp_picow import board as cp
 from boards.picow.board import PINS
 
@@ -115,7 +115,7 @@ def test_boot_keeps_usb_storage_with_the_maintenance_jumper(monkeypatch):
 # -- code.py ---------------------------------------------------------------------
 def test_entry_point_builds_verifying_tls_contexts(monkeypatch, tmp_path):
     from boards.cp_picow import code
-    from evse import tls
+    from evse.link import tls
     made = []
     monkeypatch.setattr(tls, "client_context", lambda ca, cert=None, key=None: made.append((ca, cert, key)) or "ctx")
     monkeypatch.setattr(tls, "system_context", lambda: "system")
@@ -142,8 +142,8 @@ def test_build_writes_the_circuitpy_tree(tmp_path):
     sys.path.insert(0, os.path.join(ROOT, "tools"))
     import build
     files = build.circuitpython_tree("cp_picow", str(tmp_path))
-    assert {"code.py", "boot.py", "board.txt", "requirements-circup.txt", "lib/main.py", "lib/evse/cpsocket.py",
-            "lib/evse/tls.py", "lib/boards/parts.py", "lib/boards/picow/board.py",
+    assert {"code.py", "boot.py", "board.txt", "requirements-circup.txt", "lib/main.py", "lib/evse/link/cpsocket.py",
+            "lib/evse/link/tls.py", "lib/boards/parts.py", "lib/boards/picow/board.py",
             "lib/boards/drivers/ade7953.py"} <= set(files)
     assert not any("fakes" in f or "esp32" in f or "/sim/" in f or f.endswith(".mpy") for f in files)
     assert (tmp_path / "requirements-circup.txt").read_text().split() == ["asyncio", "adafruit_ticks"]
@@ -177,11 +177,12 @@ def test_code_py_runs_the_station_until_a_hard_reset(monkeypatch, tmp_path):
 
     import main
     from boards.cp_picow import code
-    from evse import compat, cpsocket
+    from evse import compat
+    from evse.link import cpsocket
     csms = CsmsThread(tags={"AA": "Accepted"}, heartbeat=30)
     r = Rig()
     monkeypatch.setattr(cp, "modules", lambda: r.mods)  # the board's parts: fakes behind CircuitPython's API
-    monkeypatch.setattr(compat, "CIRCUITPYTHON", True)  # streams through evse.cpsocket
+    monkeypatch.setattr(compat, "CIRCUITPYTHON", True)  # streams through evse.link.cpsocket
     pool = FakeSocketPool()
     monkeypatch.setattr(cpsocket, "_pool", pool)
     monkeypatch.setattr(main, "DATA", str(tmp_path / "data"))

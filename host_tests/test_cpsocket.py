@@ -1,4 +1,4 @@
-"""evse.cpsocket, the CircuitPython transport, over a fake socketpool that
+"""evse.link.cpsocket, the CircuitPython transport, over a fake socketpool that
 behaves like CircuitPython's (EAGAIN, recv_into, partial sends) on real
 loopback sockets: stream semantics, and whole charging sessions of the
 station core + Runtime against the real CSMS peer, over ws:// and wss://."""
@@ -12,7 +12,8 @@ from fake_socketpool import FakeSocketPool, FakeSSLContext
 from live import CsmsThread, StationThread, wait_for
 from test_tls import make_pki, server_context
 
-from evse import compat, cpsocket, tls, transport
+from evse import compat
+from evse.link import cpsocket, tls, transport
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ def test_board_modules_come_from_the_board_dirs_and_its_imports():
     assert {"boards", "boards.hal", "boards.esp32", "boards.esp32.board", "boards.drivers"} <= set(mods)
     assert all(m.startswith(("boards.esp32", "boards.drivers")) or m in ("boards", "boards.hal")
                or m in deploy.closure(["boards.esp32.board"], index)[0] for m in mods)
-    assert not any(m.startswith(("boards.sim", "boards.picow", "boards.fakes")) for m in mods)
+    assert not any(m.startswith(("boards.sim", "boards.picow", "fakes")) for m in mods)
     with pytest.raises(SystemExit):
         deploy.board_modules("nosuchboard", index)
 
@@ -133,12 +133,12 @@ def test_image_checks_the_manifest(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "FROZEN_MANIFEST=" + deploy.MANIFEST in out and "ports/esp32 BOARD=ESP32_GENERIC" in out
     frozen, port = deploy.frozen_modules()
-    assert {"evse", "evse.station", "evse.rpc", "evse.jsonstream"} <= frozen
+    assert {"evse", "evse.station", "evse.wire.rpc", "evse.wire.jsonstream"} <= frozen
     assert port == ["$(PORT_DIR)/boards/manifest.py"]
     partial = tmp_path / "manifest.py"
-    partial.write_text('metadata(version="0")\npackage("evse", files=["__init__.py", "rpc.py"], base_path=%r)\n'
+    partial.write_text('metadata(version="0")\npackage("evse", files=["__init__.py", "wire/rpc.py"], base_path=%r)\n'
                        % os.path.join(ROOT, "firmware"))
-    assert deploy.frozen_modules(str(partial))[0] == {"evse", "evse.rpc"}
+    assert deploy.frozen_modules(str(partial))[0] == {"evse", "evse.wire.rpc"}
     assert deploy.image("esp32", str(partial)) == 1
     assert "NOT FROZEN" in capsys.readouterr().out
 

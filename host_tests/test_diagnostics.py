@@ -195,10 +195,10 @@ def test_get_diagnostics_ftp_is_not_supported(tmp_path):
 
 
 def test_lines_logged_during_an_upload_keep_its_length_true(tmp_path, srv, monkeypatch):
-    from evse import logupload
+    from evse import logrequests
     r = make_rig(tmp_path)
     marks(r)
-    real, calls = logupload.source_lines, []
+    real, calls = logrequests.source_lines, []
 
     def source_lines(st, req):
         calls.append(1)
@@ -206,7 +206,7 @@ def test_lines_logged_during_an_upload_keep_its_length_true(tmp_path, srv, monke
             st.log("info", "logged while uploading")
         return real(st, req)
 
-    monkeypatch.setattr(logupload, "source_lines", source_lines)
+    monkeypatch.setattr(logrequests, "source_lines", source_lines)
     r.call("GetDiagnostics", {"location": srv.url("/upload")})
     r.run(0)
     run_jobs(r)

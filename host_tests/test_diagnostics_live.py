@@ -61,7 +61,7 @@ VM = r"""
 import asyncio, json
 from boards.sim.board import SimBoard
 from evse.station import Station
-from evse.storage import FileStorage
+from evse.store.storage import FileStorage
 from evse import jobs
 from scenarios.vclock import VirtualClock
 
@@ -99,8 +99,8 @@ async def main():
         clk.advance(1000)
     d.flush()
     t0 = clk.unix() - 100
-    from evse import logupload, timestamp
-    out = logupload.get_log(st, {"logType": "DiagnosticsLog", "requestId": 1,
+    from evse import logrequests, timestamp
+    out = logrequests.get_log(st, {"logType": "DiagnosticsLog", "requestId": 1,
                                     "log": {"remoteLocation": "http://up/logs",
                                             "oldestTimestamp": timestamp.format_utc(t0)}})
     st.tick(clk.ms())

@@ -1,10 +1,10 @@
-"""Board drivers against register-level fakes (boards/fakes.py): control
+"""Board drivers against register-level fakes (host_tests/fakes.py): control
 pilot, contactor, BL0942 meter, MFRC522 reader."""
 from fractions import Fraction
 
 import pytest
 
-from boards import fakes
+import fakes
 from boards.drivers import bl0942, mfrc522
 from boards.drivers.mfrc522 import Mfrc522, crc_a
 from boards.drivers.pilot import Pilot, level_state

@@ -173,8 +173,9 @@ def test_safe_mode_core_over_the_wire(tmp_path, monkeypatch):
 VM_FAULTS = """
 import asyncio, json, gc
 import main
-from evse import runtime, wsconn
-from evse.ws import WsClient, OPEN
+from evse import runtime
+from evse.link import wsconn
+from evse.link.ws import WsClient, OPEN
 out = {}
 
 class Clock:

@@ -8,8 +8,10 @@ import pytest
 from faults import Inject
 from ocpp.v16 import call
 
-from evse import rpc, runtime, ws, wsconn
-from evse.ws import WsClient
+from evse import runtime
+from evse.link import ws, wsconn
+from evse.wire import rpc
+from evse.link.ws import WsClient
 from live import CsmsThread, StationThread, wait_for
 
 TAGS = {"AA": "Accepted"}
@@ -112,7 +114,7 @@ def test_handler_and_storage_faults_keep_the_old_state(csms, station):
         r = csms.call("CP1", call.SendLocalList(list_version=2, update_type="Full", local_authorization_list=lst))
     assert r.status == "Failed" and st.authlist.version == 1 and len(st.authlist) == 3
     # streamed read: MemoryError at the 50th entry -> CALLERROR, old list
-    from evse import jsonstream
+    from evse.wire import jsonstream
     k = {"n": 0}
 
     def at_50(self, **kw):

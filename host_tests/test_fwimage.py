@@ -247,7 +247,7 @@ def test_corrupt_state_loads_as_factory(tmp_path):
 def test_download_into_the_installer(tmp_path):
     import asyncio
 
-    from evse import http
+    from evse.link import http
     from httpserver import HttpServer
 
     big = [(f"evse/m{i}.mpy", bytes((i + j) & 0xFF for j in range(3000))) for i in range(10)]
@@ -390,7 +390,7 @@ def test_power_cut_between_any_two_file_operations(tmp_path, monkeypatch, v1_act
 
 VM_STEPS_HEAD = """
 import gc, json
-from evse.http import Response
+from evse.link.http import Response
 from evse.fwimage import Slots
 """
 VM_SETUP = """

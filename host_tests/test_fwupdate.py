@@ -398,11 +398,11 @@ def test_a_second_scheduled_request_reports_its_own_schedule(tmp_path, pki, srv)
 
 
 def test_request_phases_move_only_by_their_table():
-    from evse import fwrequest
-    r = {"ph": fwrequest._START}
+    from evse import fwrequests
+    r = {"ph": fwrequests._START}
     for event, phase in (("download", "dl"), ("retry", "wait"), ("download", "dl"), ("downloaded", "ready"),
                          ("installed", "boot")):
-        fwrequest._go(r, event)
+        fwrequests._go(r, event)
         assert r["ph"] == phase
     with pytest.raises(ValueError):
-        fwrequest._go({"ph": "wait"}, "installed")  # no install without a verified download
+        fwrequests._go({"ph": "wait"}, "installed")  # no install without a verified download

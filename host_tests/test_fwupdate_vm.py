@@ -21,7 +21,7 @@ SETUP = r"""
 import asyncio, gc, json
 from boards.sim.board import SimBoard
 from evse.station import Station
-from evse.storage import FileStorage
+from evse.store.storage import FileStorage
 from evse import certificates, jobs
 from scenarios.scripted import ScriptedCsms
 from scenarios.vclock import VirtualClock
@@ -73,7 +73,8 @@ cs.pump()
 PRE = "gc.collect()\nM['pre'] = gc.mem_alloc()"
 # What a download and a signature check import (from .py sources here; frozen
 # into the device image they cost next to no heap).
-IMPORTS = "from evse import http, fwimage, tls\nfrom evse.pki import chain, verify, x509, ecdsa, p256, der, hashes"
+IMPORTS = ("from evse import fwimage\nfrom evse.link import http, tls\n"
+           "from evse.pki import chain, verify, x509, ecdsa, p256, der, hashes")
 BASE = "gc.collect()\nM['idle'] = gc.mem_alloc()\nM['imports'] = M['idle'] - M['pre']"
 
 REQUEST = r"""

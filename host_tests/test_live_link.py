@@ -70,7 +70,7 @@ def test_wss_without_a_trust_anchor_refuses_and_says_why(tmp_path):
     from evse.clock import SystemClock
     from evse.runtime import Runtime
     from evse.station import Station
-    from evse.storage import FileStorage
+    from evse.store.storage import FileStorage
     st = Station(board=SimBoard(), clock=SystemClock(), storage=FileStorage(str(tmp_path)))
     rt = Runtime(st, "wss://csms.example:443/ocpp", "CPW")
     try:

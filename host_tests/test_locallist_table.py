@@ -10,6 +10,7 @@ import subprocess
 from datetime import datetime
 
 import ocpp.v16
+import mpvm
 import pytest
 from evse.locallist import LocalList
 from hypothesis import given, settings
@@ -431,11 +432,7 @@ out("disabled", ll.send_local_list({"listVersion": 9, "updateType": "Full"}, Fal
 def _vm(steps):
     """Run code steps in one fresh VM, one runPython call each (the VM's GC
     only reclaims between calls); returns stdout."""
-    files = {}
-    for n in os.listdir(os.path.join(ROOT, "firmware", "evse")):
-        if n.endswith(".py"):
-            with open(os.path.join(ROOT, "firmware", "evse", n)) as f:
-                files["/lib/evse/" + n] = f.read()
+    files = {k: v for k, v in mpvm.firmware_files().items() if k.startswith("/lib/evse/")}
     js = r'''
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 const chunks = [];
@@ -445,7 +442,10 @@ let out = "";
 const mp = await loadMicroPython({stdout: (s) => { out += s + "\n"; }, stderr: (s) => { out += s + "\n"; },
                                   linebuffer: true});
 mp.FS.mkdirTree("/lib/evse");
-for (const [p, src] of Object.entries(job.files)) mp.FS.writeFile(p, src);
+for (const [p, src] of Object.entries(job.files)) {
+  mp.FS.mkdirTree(p.slice(0, p.lastIndexOf("/")));
+  mp.FS.writeFile(p, src);
+}
 mp.runPython("import sys\nsys.path.append('/lib')");
 try { for (const s of job.steps) mp.runPython(s); }
 catch (e) { process.stdout.write(out); console.error(e.message); process.exit(1); }

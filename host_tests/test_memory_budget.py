@@ -59,8 +59,8 @@ def test_list_snapshot_written_a_row_at_a_time(tmp_path):
     # Peak allocation while saving a full 100-entry list, above the live list
     # (CPython objects are larger than MicroPython's: the bound is generous).
     from evse.locallist import LocalList, _snapshot
-    from evse.snapshot import Snapshot
-    from evse.storage import FileStorage
+    from evse.store.snapshot import Snapshot
+    from evse.store.storage import FileStorage
     entries = [{"idTag": "%020X" % (0xA0000000 + i), "idTagInfo": {
         "status": "Accepted", "expiryDate": "2030-01-01T00:00:00Z", "parentIdTag": "PARENT%014d" % (i % 5)}}
         for i in range(100)]
@@ -99,8 +99,8 @@ def test_big_outgoing_message_written_in_pieces():
     # StopTransaction with 20 meter values (ORS-8): its frame goes out through
     # rpc.Out + jsonout.Chunks, never as one JSON text (CPython tracemalloc;
     # the VM cannot show a peak within one call).
-    from evse import rpc
-    from evse.jsonout import Chunks
+    from evse.wire import rpc
+    from evse.wire.jsonout import Chunks
     mv = [{"timestamp": "2026-01-01T00:%02d:00Z" % i, "sampledValue": [
         {"value": str(1000 * i + k), "context": "Sample.Periodic", "measurand": m, "unit": u, "location": "Outlet"}
         for k, (m, u) in enumerate((("Energy.Active.Import.Register", "Wh"), ("Power.Active.Import", "W"),

@@ -1,4 +1,4 @@
-"""Smart Charging engine (evse.profilestack, evse.chargingprofile) and pilot duty (evse.pilotduty).
+"""Smart Charging engine (evse.profilestack, evse.chargingprofile) and pilot duty (boards.pilotduty).
 
 OCPP 1.6 sections 3.13, 5.5, 5.7, 5.16, 7.8-7.10. Every composite() result is
 checked against the official GetCompositeSchedule.conf schema.
@@ -10,7 +10,8 @@ from decimal import Decimal
 import ocpp
 import pytest
 from vmcheck import run_both
-from evse import chargingprofile, pilotduty
+from boards import pilotduty
+from evse import chargingprofile
 from evse.profilestack import ProfileStack
 from evse.timestamp import format_utc
 from jsonschema import Draft4Validator

@@ -392,7 +392,7 @@ def test_connector_zero_expiry(rig2):
 VM_SCENARIO = r'''
 from boards.sim.board import SimBoard
 from evse.station import Station
-from evse.storage import FileStorage
+from evse.store.storage import FileStorage
 from evse.timestamp import format_utc
 from scenarios.scripted import ScriptedCsms
 from scenarios.vclock import VirtualClock

@@ -1,9 +1,9 @@
-"""OCPP-J framing and the single outstanding CALL (evse/rpc.py)."""
+"""OCPP-J framing and the single outstanding CALL (evse/wire/rpc.py)."""
 import json
 
 import pytest
 
-from evse import rpc
+from evse.wire import rpc
 from evse.compat import TICKS_PERIOD
 
 

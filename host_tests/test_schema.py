@@ -1,4 +1,4 @@
-"""Payload validation tables and checker (evse/schema.py).
+"""Payload validation tables and checker (evse/wire/schema.py).
 
 The official OCPP 1.6 JSON schemas shipped with the `ocpp` package are
 the oracle: the tables are compared with them field by field, examples
@@ -13,7 +13,7 @@ import shutil
 
 import ocpp
 import pytest
-from evse import schema
+from evse.wire import schema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft4Validator
@@ -503,7 +503,7 @@ VM_MEASURE = """
 import gc, json
 import evse
 gc.collect(); a = gc.mem_alloc()
-from evse import schema
+from evse.wire import schema
 gc.collect(); b = gc.mem_alloc()
 print(json.dumps({"mem": b - a}))
 """

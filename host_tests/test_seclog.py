@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from evse import seclog
-from evse.storage import FileStorage
+from evse.store.storage import FileStorage
 from rig import Rig
 
 

@@ -11,7 +11,7 @@ import pytest
 
 import pki_factory as F
 from evse import seclog, security
-from evse.wsconn import WsError
+from evse.link.wsconn import WsError
 from rig import Rig
 
 # Valid at the rig's clock (2026-01-01): a CSMS root and a client certificate.
@@ -139,7 +139,7 @@ def test_authorization_key_change_is_a_security_event_without_the_key(tmp_path: 
 
 
 def test_a_link_saved_with_a_plain_password_becomes_its_hex_key(tmp_path: Any) -> None:
-    from evse.storage import FileStorage
+    from evse.store.storage import FileStorage
     FileStorage(str(tmp_path)).persist("link").save({"url": "ws://x/ocpp", "cp_id": "CP1", "profile": 1,
                                                      "password": "old plain pw", "by_csms": ["password"]})
     r = Rig(str(tmp_path))

@@ -21,7 +21,7 @@ from ocpp.v16 import call
 from evse import certificates, seclog, security
 from evse.clock import SystemClock
 from evse.station import Station
-from evse.storage import FileStorage
+from evse.store.storage import FileStorage
 from boards.sim.board import SimBoard
 from live import CsmsThread, StationThread, wait_for
 from test_conformance_harness import case

@@ -24,7 +24,7 @@ SCRIPT = """
 import gc, json
 from boards.sim.board import SimBoard
 from evse.station import Station
-from evse.storage import FileStorage
+from evse.store.storage import FileStorage
 from evse import seclog
 from scenarios.scripted import ScriptedCsms
 from scenarios.vclock import VirtualClock

@@ -141,7 +141,7 @@ def test_the_pause_told_is_the_pause_waited(tmp_path: Path) -> None:
     from evse.clock import SystemClock
     from evse.runtime import Runtime
     from evse.station import Station
-    from evse.storage import FileStorage
+    from evse.store.storage import FileStorage
 
     events: list[dict[str, Any]] = []
     st = Station(board=SimBoard(serial="RT1"), clock=SystemClock(), storage=FileStorage(str(tmp_path)),

@@ -11,7 +11,7 @@ import time
 from boards.sim.board import SimBoard
 from evse.clock import SystemClock
 from evse.station import Station
-from evse.storage import FileStorage
+from evse.store.storage import FileStorage
 
 import devsim
 import simstate

@@ -4,7 +4,7 @@ import json
 import pytest
 from vmcheck import run_both
 from evse.compat import TICKS_PERIOD, ticks_add
-from evse.pilotduty import da_for_duty, duty_for_da
+from boards.pilotduty import da_for_duty, duty_for_da
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 

@@ -6,7 +6,7 @@ import os
 import pytest
 
 import soak
-from evse.journal import Journal
+from evse.store.journal import Journal
 from evse.timestamp import format_utc
 
 T0 = 1700000000

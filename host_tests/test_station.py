@@ -9,7 +9,7 @@ import pytest
 
 from boards.sim.board import SimBoard
 from evse.station import Station
-from evse.storage import FileStorage
+from evse.store.storage import FileStorage
 from scenarios.scripted import ScriptedCsms
 from scenarios.vclock import VirtualClock
 

@@ -9,7 +9,7 @@ from ocpp.v16 import call
 from rig import Rig
 from test_smartcharge import profile
 
-from evse import rpc
+from evse.wire import rpc
 from live import CsmsThread, StationThread
 
 

@@ -1,4 +1,4 @@
-"""evse.tls: TLS client contexts. The CPython path for real over loopback
+"""evse.link.tls: TLS client contexts. The CPython path for real over loopback
 (trusted root, untrusted root, client certificate required by the server),
 the MicroPython and CircuitPython paths against stand-in `ssl` modules
 that record what the firmware asks of them."""
@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from evse import tls
+from evse.link import tls
 
 
 def _cert(key, cn, issuer_key=None, issuer_cn=None, ca=False, ip=None, client=False):

@@ -460,7 +460,7 @@ def test_power_cut_during_recovery_sends_one_power_loss_stop(tmp_path):
     r.cmd("card", "AA")
     r.cmd("plug")
     r.disconnect()
-    from evse import snapshot as store
+    from evse.store import snapshot as store
     orig = store.Snapshot.save
     store.Snapshot.save = lambda self, obj: cut() if self.path.endswith("tx.json") else orig(self, obj)
     try:

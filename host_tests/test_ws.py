@@ -1,4 +1,4 @@
-"""Sans-IO WebSocket client (evse.ws): handshake, framing, close; the reconnect Backoff.
+"""Sans-IO WebSocket client (evse.link.ws): handshake, framing, close; the reconnect Backoff.
 
 The server side is written out by hand here (frames built byte by byte,
 accept keys from CPython's hashlib) so the tests do not trust the code
@@ -12,10 +12,10 @@ import struct
 import time
 
 import pytest
-from evse import ws as wsmod
-from evse.sha1 import sha1 as pure_sha1
-from evse.backoff import Backoff
-from evse.ws import WsClient, accept_key
+from evse.link import ws as wsmod
+from evse.link.sha1 import sha1 as pure_sha1
+from evse.link.backoff import Backoff
+from evse.link.ws import WsClient, accept_key
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEY = b"the sample nonce"  # RFC 6455 1.3 example: base64 dGhlIHNhbXBsZSBub25jZQ==
@@ -439,7 +439,7 @@ def test_backoff_default_rand_stays_in_range():
 VM_CODE = r"""
 import sys, json
 sys.path.append('/lib')
-from evse import ws
+from evse.link import ws
 out = {}
 out['accept'] = ws.accept_key(b'dGhlIHNhbXBsZSBub25jZQ==').decode()
 c = ws.WsClient('h', '/ocpp/CP1', key=b'the sample nonce')

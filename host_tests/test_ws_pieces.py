@@ -6,8 +6,8 @@ import asyncio
 import pytest
 from websockets.asyncio.server import serve
 
-from evse import ws, wsconn
-from evse.ws import OPEN, WsClient, masked_pieces
+from evse.link import ws, wsconn
+from evse.link.ws import OPEN, WsClient, masked_pieces
 
 import mpvm
 
@@ -27,7 +27,7 @@ def test_pieces_equal_the_whole_frame(monkeypatch, n):
 
 def test_pieces_in_the_vm():
     out = mpvm.run("""
-from evse import ws
+from evse.link import ws
 c = ws.WsClient('h', '/')
 c.state = ws.OPEN
 data = ('\\u00e9x' * 700).encode()
@@ -79,7 +79,7 @@ def test_a_big_message_is_written_without_its_json_text():
     # the peer reads the same document json.dumps would give.
     import json
 
-    from evse import jsonout, rpc
+    from evse.wire import jsonout, rpc
     payload = {"configurationKey": [{"key": "K%03d" % i, "readonly": i % 2 == 0, "value": "\u00e9" * (i % 7)}
                                     for i in range(120)]}
     out = rpc.result_frame("u1", "GetConfiguration", payload)

@@ -1,4 +1,4 @@
-"""evse.wsconn against a real websockets 17 server (and raw asyncio servers
+"""evse.link.wsconn against a real websockets 17 server (and raw asyncio servers
 for the misbehaving peers) on 127.0.0.1, ephemeral ports."""
 import asyncio
 import base64
@@ -9,7 +9,7 @@ import time
 from http import HTTPStatus
 
 import pytest
-from evse.wsconn import WsError, connect
+from evse.link.wsconn import WsError, connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
@@ -306,7 +306,7 @@ def test_handshake_timeout_and_refused_port():
 
 VM_CODE = r"""
 import asyncio, json
-from evse import ws, wsconn
+from evse.link import ws, wsconn
 
 HEAD = (b'HTTP/1.1 101 x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
         b'Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n')

@@ -221,13 +221,13 @@ def _write(path: str, data: bytes, mode: int = 0o644) -> str:
 
 
 def _config(src: str, dst: str) -> str:
-    """The device config as main.load_config reads it (evse.snapshot format)."""
+    """The device config as main.load_config reads it (evse.store.snapshot format)."""
     with open(src, encoding="utf-8") as f:
         cfg = json.load(f)
     if not isinstance(cfg, dict) or not cfg.get("url") or not cfg.get("id"):
         raise SystemExit(f"{src}: needs at least \"url\" and \"id\" (see firmware/main.py)")
     sys.path.insert(0, os.path.join(ROOT, "firmware"))
-    from evse.snapshot import Snapshot
+    from evse.store.snapshot import Snapshot
 
     Snapshot(dst).save(cfg)  # written beside as .tmp, renamed over dst
     os.chmod(dst, 0o600)

@@ -32,7 +32,7 @@ from boards.sim.board import SimBoard  # noqa: E402
 from evse.clock import SystemClock  # noqa: E402
 from evse.runtime import Runtime  # noqa: E402
 from evse.station import Station  # noqa: E402
-from evse.storage import FileStorage  # noqa: E402
+from evse.store.storage import FileStorage  # noqa: E402
 from fleetscenario import DEFAULTS, load_scenario, poisson_wait, sample_s  # noqa: E402,F401
 from fleetstats import Stats, cpu_seconds, print_summary, rss_bytes  # noqa: E402
 from simstate import snapshot  # noqa: E402

@@ -35,8 +35,8 @@ _A = "print('A', gc.mem_alloc())"
 _IMPORTS = """
 import gc, json, os
 from evse.station import Station, FEATURES
-from evse.storage import FileStorage
-from evse import rpc, jsonstream
+from evse.store.storage import FileStorage
+from evse.wire import rpc, jsonstream
 for f in FEATURES:
     __import__('evse.' + f)
 from scenarios.scripted import ScriptedCsms
@@ -44,8 +44,8 @@ from scenarios.vclock import VirtualClock
 """
 _BOARD = {
     "sim": "from boards.sim.board import SimBoard\nb = SimBoard(serial='VM')",
-    "esp32": "from boards import fakes\nfrom boards.esp32.board import Esp32Board as B\n",
-    "picow": "from boards import fakes\nfrom boards.picow.board import PicoWBoard as B\n",
+    "esp32": "import fakes\nfrom boards.esp32.board import Esp32Board as B\n",
+    "picow": "import fakes\nfrom boards.picow.board import PicoWBoard as B\n",
 }
 _FAKES = """
 line = fakes.FakePilotLine(); coil = fakes.FakePin(); fb = fakes.MirrorPin(coil)

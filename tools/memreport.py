@@ -24,18 +24,19 @@ import build  # noqa: E402
 import mpvm  # noqa: E402
 
 # Import order = dependency order, so each delta is that module's own cost.
-MODULES = ["compat", "timestamp", "rpc", "schema", "timers", "config", "files", "snapshot", "journal",
-           "storage", "idtag", "authcache", "authorize", "connector", "boot", "measurands", "txqueue",
-           "transaction", "metervalues", "remote", "station", "locallist", "reservation", "trigger",
-           "chargingprofile", "profilestack", "pilotduty", "smartcharge", "seclog", "security", "certificates",
-           "jobs", "diagnostics", "fwupdate", "ws", "transport", "tls", "wsconn", "runtime"]
+MODULES = ["compat", "timestamp", "wire.rpc", "wire.schema", "timers", "config", "store.files",
+           "store.snapshot", "store.journal", "store.storage", "idtag", "authcache", "authorize",
+           "connector", "boot", "measurands", "txqueue", "transaction", "metervalues", "remote", "station",
+           "locallist", "reservation", "trigger", "chargingprofile", "profilestack", "smartcharge", "seclog",
+           "security", "certificates", "jobs", "diagnostics", "fwupdate", "link.ws", "link.transport",
+           "link.tls", "link.wsconn", "runtime"]
 
 MEASURE = "gc.collect()\nprint('M', gc.mem_alloc())"
 
 SCENARIO_SETUP = """
 import gc
 from evse.station import Station, FEATURES
-from evse.storage import FileStorage
+from evse.store.storage import FileStorage
 from boards.sim.board import SimBoard
 for f in FEATURES:
     __import__('evse.' + f)
@@ -53,7 +54,7 @@ def measures(out: str) -> list[int]:
 
 def module_costs(mpy: bool) -> list[tuple[str, int]]:
     """Heap per imported module, from source or from .mpy files."""
-    present = [m for m in MODULES if os.path.exists(os.path.join(ROOT, "firmware", "evse", m + ".py"))]
+    present = [m for m in MODULES if os.path.exists(os.path.join(ROOT, "firmware", "evse", *m.split(".")) + ".py")]
     steps = ["import gc", "gc.collect()", MEASURE]
     for m in present:
         steps += ["import evse.%s" % m, "gc.collect()", MEASURE]

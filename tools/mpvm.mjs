@@ -1,5 +1,5 @@
 // Runs Python code inside the MicroPython WebAssembly VM (32-bit, like the MCUs).
-// stdin: {"files": {"/lib/evse/rpc.py": "...", ...}, "code": "..." or ["step", ...], "heap": bytes,
+// stdin: {"files": {"/lib/evse/wire/rpc.py": "...", ...}, "code": "..." or ["step", ...], "heap": bytes,
 //         "async": true to run the steps with runPythonAsync}
 // Steps run as separate runPython calls sharing globals: the VM's gc only
 // reclaims garbage between calls, so heap measurements need steps.

@@ -39,8 +39,12 @@ def firmware_files() -> dict[str, str]:
 
 
 def scenario_files() -> dict[str, str]:
-    """host_tests/scenarios (scripted CSMS, virtual clock, scenarios) as VM files."""
-    return _tree(os.path.join(ROOT, "host_tests", "scenarios"), "/lib/scenarios")
+    """host_tests/scenarios (scripted CSMS, virtual clock, scenarios) and the
+    register-level board fakes (host_tests/fakes.py) as VM files."""
+    files = _tree(os.path.join(ROOT, "host_tests", "scenarios"), "/lib/scenarios")
+    with open(os.path.join(ROOT, "host_tests", "fakes.py"), encoding="utf-8") as f:
+        files["/lib/fakes.py"] = f.read()
+    return files
 
 
 def mpy_files(build_dir: str) -> dict[str, str]:

@@ -32,7 +32,7 @@ from evse.clock import SystemClock  # noqa: E402
 from evse import remote  # noqa: E402
 from evse.runtime import Runtime, parse_url  # noqa: E402
 from evse.station import Station  # noqa: E402
-from evse.storage import FileStorage  # noqa: E402
+from evse.store.storage import FileStorage  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 from simstate import link_problem, security_profile, snapshot, target  # noqa: E402

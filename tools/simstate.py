@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 try:  # the module's name moved during a refactor; either works
-    from evse.pilotduty import duty_for_da
+    from boards.pilotduty import duty_for_da
 except ImportError:  # pragma: no cover
     from evse.pilot import duty_for_da  # type: ignore[no-redef]
 

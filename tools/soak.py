@@ -82,8 +82,8 @@ for _p in (os.path.join(ROOT, "firmware"), ROOT, os.path.join(ROOT, "tools")):
 
 import csms as csms_mod  # noqa: E402
 from evse import timestamp  # noqa: E402
-from evse.journal import Journal  # noqa: E402
-from evse.snapshot import Snapshot  # noqa: E402
+from evse.store.journal import Journal  # noqa: E402
+from evse.store.snapshot import Snapshot  # noqa: E402
 
 TAG = "SOAK01"
 CP = "SOAK1"

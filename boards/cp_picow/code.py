@@ -2,7 +2,7 @@
 
 The same start as firmware/main.py (/config.json, /data, the board's
 make() and wifi()), with what differs on CircuitPython: TLS contexts from
-evse.tls, a read-only filesystem reported instead of raised (see
+evse.link.tls, a read-only filesystem reported instead of raised (see
 boot.py), and microcontroller.reset() for a Hard reset or a crash.
 Needs Adafruit's asyncio and ticks libraries in /lib (circup).
 """
@@ -19,7 +19,7 @@ def tls_context(cfg):
     client certificate and key files (security profile 3)."""
     if not cfg["url"].startswith("wss://"):
         return None
-    from evse import tls
+    from evse.link import tls
 
     if not cfg.get("ca"):
         return tls.system_context()
@@ -47,7 +47,7 @@ def start():
     import asyncio
 
     from evse.clock import SystemClock
-    from evse.storage import FileStorage
+    from evse.store.storage import FileStorage
 
     cfg = main.load_config()
     if cfg is None:

@@ -3,8 +3,8 @@
 Front end assumed (OpenEVSE-style): the PWM pin drives a +/-12 V op-amp
 stage that feeds the pilot through 1 kOhm; pin high = +12 V, pin low = -12 V.
 So, in permille of duty:
-  1000  DC +12 V: no PWM, no charging allowed (states A/B; evse.pilotduty gives 0)
-  100..960  PWM announcing 6..80 A (evse.pilotduty.duty_for_da)
+  1000  DC +12 V: no PWM, no charging allowed (states A/B; boards.pilotduty gives 0)
+  100..960  PWM announcing 6..80 A (boards.pilotduty.duty_for_da)
   0     DC -12 V: state F, station unavailable
 A divider with offset maps -12..+12 V onto the ADC; two raw readings, at
 -12 V and at +12 V, calibrate it (linear, integer millivolts).
@@ -22,7 +22,7 @@ A), because the station stops the PWM on the fault and could not see it
 any more. The board reports it as EVCommunicationError (see boards/hal.py).
 """
 from evse.compat import const
-from evse.pilotduty import duty_for_da
+from boards.pilotduty import duty_for_da
 
 _FREQ = const(1000)
 _TOL_MV = const(1000)

@@ -3,7 +3,7 @@
 One AC connector, 1 phase, 32 A, fixed cable; control pilot, contactor
 with mirror contact, BL0942 meter, MFRC522 reader (boards/hal.py has the
 event and fault rules). Parts can be injected (tests pass register-level
-fakes, boards/fakes.py); the missing ones are built from the pin table
+fakes, host_tests/fakes.py); the missing ones are built from the pin table
 (boards/parts.py), importing `machine` only then.
 """
 from boards.parts import OneConnectorBoard, wlan_connect

@@ -12,7 +12,7 @@ change made between polls takes effect at the next poll, as a real EV
 reacts some time after the pilot changes.
 """
 from evse.compat import const, ticks_diff
-from evse.pilotduty import da_for_duty, duty_for_da
+from boards.pilotduty import da_for_duty, duty_for_da
 
 from boards.hal import Board
 from boards.sim.ev import EV, Meter, valid_energy

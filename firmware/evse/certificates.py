@@ -2,12 +2,12 @@
 # the renewal of the client certificate before it expires. The CSMS's
 # operations on it (InstallCertificate, DeleteCertificate,
 # GetInstalledCertificateIds, SignCertificate / CertificateSigned,
-# ExtendedTriggerMessage SignChargePointCertificate) live in certops.py,
+# ExtendedTriggerMessage SignChargePointCertificate) live in certrequests.py,
 # loaded on the first such request.
 #
 # Store: the "certs" snapshot {"roots": [[type, pem, origin]], "pending": key
 # PEM or None, "org": the O of the pending request's CSR, "future": [chain,
-# key, notBefore] of a signed certificate not valid yet (certops.py),
+# key, notBefore] of a signed certificate not valid yet (certrequests.py),
 # "client_end": [CRC, notAfter] of the link's client certificate};
 # origin "factory" (provision()), "csms" (InstallCertificate) or "fallback".
 # Nothing of it stays in RAM between operations (the ESP32 heap): each call
@@ -28,7 +28,7 @@
 # count against what the CSMS may add. The default, 3, is the store's room: a
 # factory CSMS root, a factory manufacturer root and one more (the reference's
 # 1 would leave no room at all next to the factory roots). A rotation
-# (AdditionalRootCertificateCheck, certops.py) replaces a root: never refused
+# (AdditionalRootCertificateCheck, certrequests.py) replaces a root: never refused
 # for room; the replaced one stays as the uncounted "fallback" until the next
 # rotation.
 #
@@ -36,7 +36,7 @@
 # client certificate needs the link.
 #
 # The ChargePointCertificate (and its key) lives in the link (security.py),
-# used for profile 3. Its key pair is made in certops.py (EC P-256); the key
+# used for profile 3. Its key pair is made in certrequests.py (EC P-256); the key
 # is kept in the "pending" slot until CertificateSigned brings the matching
 # certificate. Private keys are never logged, traced or shown.
 from evse import security
@@ -210,12 +210,12 @@ def provision(st, kind, pem, replace=True):
 def install(st):
     st.certs = Store(st)
     h = st.handlers
-    for action, name in (("InstallCertificate", "install_certificate"), ("DeleteCertificate", "delete_certificate"),
-                         ("GetInstalledCertificateIds", "get_installed"),
-                         ("CertificateSigned", "certificate_signed")):
-        h[action] = _lazy(name)
-    st.triggers["SignChargePointCertificate"] = _lazy("trigger_sign")
-    st.on_result["SignCertificate"] = _lazy("sign_result")
+    h["InstallCertificate"] = lambda st, p: _requests().install_certificate(st, p)
+    h["DeleteCertificate"] = lambda st, p: _requests().delete_certificate(st, p)
+    h["GetInstalledCertificateIds"] = lambda st, p: _requests().get_installed(st, p)
+    h["CertificateSigned"] = lambda st, p: _requests().certificate_signed(st, p)
+    st.triggers["SignChargePointCertificate"] = lambda st, cid: _requests().trigger_sign(st, cid)
+    st.on_result["SignCertificate"] = lambda st, p, ctx: _requests().sign_result(st, p, ctx)
     st.on_timer["certs.renew"] = renew_check
     st.on_timer["certs.future"] = future_check
     st.on_accepted.append(_accepted)
@@ -225,12 +225,11 @@ def install(st):
     st.timers.start("certs.future", st.now, 0)
 
 
-def _lazy(name):
-    # A handler that loads certops.py on its first call.
-    def run(st, *args):
-        from evse import certops
-        return getattr(certops, name)(st, *args)
-    return run
+def _requests():
+    """The feature's request half, certrequests.py, imported with the first request
+    (the same idiom in certificates, diagnostics and fwupdate)."""
+    from evse import certrequests
+    return certrequests
 
 
 def _accepted(st):
@@ -270,8 +269,7 @@ def renew_check(st, now):
     sync_ca(st, False)  # a store saved before link.ca_fallback existed gets it split out
     end = _client_end(st)
     if end is not None and end - st.clock.unix() < _RENEW_S:
-        from evse import certops
-        certops.request_certificate(st)
+        _requests().request_certificate(st)
 
 
 def _client_end(st):

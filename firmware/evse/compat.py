@@ -14,7 +14,7 @@ except ImportError:  # CPython: const() is just the value.
 
 MICROPYTHON = sys.implementation.name in ("micropython", "circuitpython")
 # CircuitPython: asyncio is Adafruit's library and sockets come from
-# socketpool, so streams go through evse.cpsocket (evse.transport picks).
+# socketpool, so streams go through evse.link.cpsocket (evse.link.transport picks).
 CIRCUITPYTHON = sys.implementation.name == "circuitpython"
 
 # MicroPython's ticks wrap at 2**30 ms (~12.4 days). CPython emulates the

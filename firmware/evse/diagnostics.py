@@ -8,13 +8,13 @@
 # takes more than _FILES * _FILE_MAX bytes of flash, and one write per
 # buffer-full keeps littlefs from rewriting a block per line.
 #
-# GetDiagnostics and GetLog, the uploads, are evse/logupload.py, imported
+# GetDiagnostics and GetLog, the uploads, are evse/logrequests.py, imported
 # when such a request comes or runs (heap).
 import os
 
 from evse import timestamp
 from evse.compat import const
-from evse.files import ensure_dir, remove
+from evse.store.files import ensure_dir, remove
 
 _FILE_MAX = const(8192)
 _FILES = const(4)
@@ -125,17 +125,19 @@ class DiagState:
         self.status = "Idle"
 
 
-def _up():
-    from evse import logupload
-    return logupload
+def _requests():
+    """The feature's request half, logrequests.py, imported with the first request
+    (the same idiom in certificates, diagnostics and fwupdate)."""
+    from evse import logrequests
+    return logrequests
 
 
 def install(st):
     d = st.diag = DiagState(st)
     d.log.on_full = lambda: st.exhausted("flash (diagnostics log)")
     st.add_log_sink(d.log.add)
-    st.handlers["GetDiagnostics"] = lambda st, p: _up().get_diagnostics(st, p)
-    st.handlers["GetLog"] = lambda st, p: _up().get_log(st, p)
+    st.handlers["GetDiagnostics"] = lambda st, p: _requests().get_diagnostics(st, p)
+    st.handlers["GetLog"] = lambda st, p: _requests().get_log(st, p)
     st.on_timer["diag"] = _timer
     st.on_timer["diagflush"] = _flush_timer
     st.timers.start("diagflush", st.now, _FLUSH_MS)
@@ -151,7 +153,7 @@ def _flush_timer(st, now):
 def _timer(st, now):
     d = st.diag
     if d.req is not None and d.job is None:
-        _up().start(st, now)
+        _requests().start(st, now)
 
 
 # A request is ongoing from its answer to its final status, also while it

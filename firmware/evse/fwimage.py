@@ -21,8 +21,8 @@ import struct
 
 from evse.compat import const, crc32, hexlify, sha256_hasher
 
-from evse.files import ensure_dir, is_dir, remove
-from evse.snapshot import Snapshot
+from evse.store.files import ensure_dir, is_dir, remove
+from evse.store.snapshot import Snapshot
 
 MAGIC = b"EVFW"
 FORMAT = const(1)

@@ -27,10 +27,10 @@ SignedUpdateFirmware (Security Whitepaper ed.3, 2.4), over A/B slots."""
 # a build without both keeps the plain UpdateFirmware.
 #
 # This module is what every boot imports: the state, the hooks and the
-# trigger. The request's life is evse/fwrequest.py, imported when a request
+# trigger. The request's life is evse/fwrequests.py, imported when a request
 # comes or runs (heap: it is most of the code).
 
-from evse import rpc
+from evse.wire import rpc
 
 PROFILE = "FirmwareManagement"  # GetDiagnostics is diagnostics.py's (in FEATURES with this one)
 
@@ -56,7 +56,7 @@ class FwState:
         self._slots = None
         self.store = st.storage.persist("fwupdate")
         r = self.store.load()
-        # the phases of fwrequest._NEXT
+        # the phases of fwrequests._NEXT
         self.req = r if isinstance(r, dict) and r.get("ph") in ("wait", "dl", "ready", "boot") else None
         done = isinstance(r, dict) and self.req is None
         # The last status sent: a request's final failure is reported by a
@@ -78,7 +78,7 @@ class FwState:
 
     def trial(self):
         """(trial slot or None, boots it had) from the boot state, without fwimage."""
-        from evse.snapshot import Snapshot
+        from evse.store.snapshot import Snapshot
         s = Snapshot(self.root + "/fwstate.json").load(None)
         return (s.get("trial"), s.get("boots") or 0) if isinstance(s, dict) else (None, 0)
 
@@ -96,16 +96,18 @@ class FwState:
                                                                "id": self.last_id})
 
 
-def _run():
-    from evse import fwrequest
-    return fwrequest
+def _requests():
+    """The feature's request half, fwrequests.py, imported with the first request
+    (the same idiom in certificates, diagnostics and fwupdate)."""
+    from evse import fwrequests
+    return fwrequests
 
 
 def install(st):
     fw = st.fwupdate = FwState(st)
     st.config.add_keys(_KEYS)
     st.handlers["UpdateFirmware"] = _update
-    st.handlers["SignedUpdateFirmware"] = lambda st, p: _run().signed(st, p)
+    st.handlers["SignedUpdateFirmware"] = lambda st, p: _requests().signed(st, p)
     st.on_timer["fw"] = _step
     st.on_timer["fwtrial"] = _trial_timeout
     st.on_accepted.append(_accepted)
@@ -117,7 +119,7 @@ def install(st):
         st.timers.start("fwtrial", st.now, _TRIAL_MS)
     r = fw.req
     if r is not None and r["ph"] == "dl":
-        _run().failed_try(st, "power lost while downloading")
+        _requests().failed_try(st, "power lost while downloading")
     elif r is not None and r["ph"] != "boot":
         st.timers.start("fw", st.now, 0)
 
@@ -127,19 +129,19 @@ def _update(st, p):
         # L01.FR.20; nothing starts, a running signed request goes on.
         st.log("warn", "UpdateFirmware refused: this build installs signed firmware only")
         raise rpc.CallError("NotSupported", "use SignedUpdateFirmware")
-    return _run().update(st, p)
+    return _requests().update(st, p)
 
 
 def _step(st, now):
     if st.fwupdate.req is not None:
-        _run().step(st, now)
+        _requests().step(st, now)
 
 
 def _accepted(st):
     fw = st.fwupdate
     st.timers.cancel("fwtrial")
     if fw.req is not None or fw.trial()[0]:  # the usual boot imports nothing
-        _run().accepted(st)
+        _requests().accepted(st)
 
 
 def _trial_timeout(st, now):

@@ -45,8 +45,8 @@ def _send_stream(st, r):
     # A big SendLocalList read in place (rpc.STREAM_MIN): the small fields
     # first (keys come in any order), the whole frame checked, then the list
     # entry by entry straight into the compact table: no object tree.
-    from evse import schema
-    from evse.rpc import CallError
+    from evse.wire import schema
+    from evse.wire.rpc import CallError
 
     head = {}
     at = None

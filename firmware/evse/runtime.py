@@ -13,9 +13,9 @@ import asyncio
 import binascii
 import gc
 
-from evse import tls, wsconn
+from evse.link import tls, wsconn
 from evse.compat import const, ticks_diff
-from evse.backoff import Backoff
+from evse.link.backoff import Backoff
 
 _BEAT_MS = const(5000)  # longest timer sleep: the watchdog sees the core tick
 _FAULT_MS = const(200)  # pause after a task survived an exception (no hot loop)

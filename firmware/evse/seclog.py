@@ -2,7 +2,7 @@
 # SecurityEventNotifications.
 # lines(st, since, until) -> iterator of text lines, for GetLog (SecurityLog).
 #
-# Two journals on flash (evse/journal.py), both bounded:
+# Two journals on flash (evse/store/journal.py), both bounded:
 #  "seclog"  a ring of records "unix type techInfo": when full, the oldest
 #            record goes (whitepaper: a log of fixed size, oldest overwritten).
 #  "secq"    SecurityEventNotification payloads (JSON) not yet answered by the
@@ -31,7 +31,7 @@ import json
 
 from evse import timestamp
 from evse.compat import const, ticks_add, ticks_diff
-from evse.journal import JournalFull
+from evse.store.journal import JournalFull
 
 _LOG_BYTES = const(8192)
 _QUEUE_BYTES = const(3072)

@@ -355,7 +355,7 @@ def _refused(error, kind, info):
     refused or not verified, the link cut during the WebSocket handshake
     (how TLS 1.3 reports a refused client certificate), an HTTP refusal;
     or no context can be built here."""
-    from evse.wsconn import WsError
+    from evse.link.wsconn import WsError
     if isinstance(error, ValueError):
         return True
     for sub in _ABSENT:

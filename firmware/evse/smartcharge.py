@@ -124,8 +124,8 @@ class _Periods:
 def _set_stream(st, r):
     # The small fields first (keys come in any order), the whole frame
     # checked, then the periods one at a time into the profile's arrays.
-    from evse import schema
-    from evse.rpc import CallError
+    from evse.wire import schema
+    from evse.wire.rpc import CallError
 
     p = {}
     at = None
@@ -168,8 +168,8 @@ def _set_stream(st, r):
 
 
 def _check_period(per):
-    from evse import schema
-    from evse.rpc import CallError
+    from evse.wire import schema
+    from evse.wire.rpc import CallError
 
     err = schema.check_item("Q", "csChargingProfiles.chargingSchedule.chargingSchedulePeriod[]", per)
     if err is not None:

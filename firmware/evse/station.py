@@ -16,7 +16,8 @@ input being handled; wall time is clock.unix().
 """
 import gc
 
-from evse import rpc, schema, timestamp
+from evse import timestamp
+from evse.wire import rpc, schema
 from evse.compat import const
 from evse.config import Config
 from evse.connector import Connector
@@ -242,7 +243,7 @@ class Station:
             self._frame_event("received", "CALL", action, uid, json.loads(text)[3])
         if self._rejected(action):
             return True
-        from evse.jsonstream import JsonError
+        from evse.wire.jsonstream import JsonError
 
         def read(st, reader):
             try:

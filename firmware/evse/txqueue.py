@@ -12,7 +12,7 @@ journalled as a TXID record, so a StopTransaction queued before the answer
 import json
 
 from evse.compat import const, ticks_add, ticks_diff
-from evse.journal import JournalFull
+from evse.store.journal import JournalFull
 
 START = const(1)
 STOP = const(2)

@@ -5,7 +5,7 @@ Runs under CPython and in the MicroPython VM; both transcripts must match.
 """
 from boards.sim.board import SimBoard
 from evse.station import Station
-from evse.storage import FileStorage
+from evse.store.storage import FileStorage
 
 from scenarios.scripted import ScriptedCsms, run_scenario
 from scenarios.vclock import VirtualClock

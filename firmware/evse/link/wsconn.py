@@ -1,4 +1,4 @@
-"""asyncio adapter for the sans-IO WebSocket client in evse.ws.
+"""asyncio adapter for the sans-IO WebSocket client in evse.link.ws.
 
 Uses only what MicroPython's asyncio has: open_connection, wait_for, sleep,
 create_task, Event, Lock (no Queue, no timeout()). One reader task owns the
@@ -10,8 +10,8 @@ import asyncio
 import gc
 
 from evse.compat import const
-from evse.transport import open_connection
-from evse.ws import CLOSED, CONNECTING, OPEN, WsClient, mask_into, masked_pieces
+from evse.link.transport import open_connection
+from evse.link.ws import CLOSED, CONNECTING, OPEN, WsClient, mask_into, masked_pieces
 
 _READ = const(1024)  # bytes per socket read
 _INBOX = const(4)  # text messages held before the reader stops reading
@@ -181,7 +181,7 @@ class WsConnection:
         at once; drained at the end)."""
         if self.closed or self._ws.state != OPEN:
             raise WsError("websocket not open")
-        from evse.jsonout import Chunks
+        from evse.wire.jsonout import Chunks
 
         if self._wbuf is None:
             self._wbuf = bytearray(_PIECE)

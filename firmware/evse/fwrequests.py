@@ -195,7 +195,7 @@ def download_job(st, r):
     url = r["loc"]
 
     async def work():
-        from evse import http
+        from evse.link import http
         if job.cancelled:
             raise Cancelled()
         inst = slots.begin_install(verify)
@@ -233,7 +233,7 @@ def _verifier(r):
 def _ssl_for(st, url):
     if not url.startswith("https:"):
         return None
-    from evse import tls
+    from evse.link import tls
     link = st.link
     return tls.client_context(link.ca) if link is not None and link.ca else tls.system_context()
 

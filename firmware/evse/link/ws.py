@@ -35,7 +35,7 @@ def _sha1(data):
     try:
         from hashlib import sha1
     except ImportError:  # WebAssembly VM: hashlib has sha256 only
-        from evse.sha1 import sha1 as pure
+        from evse.link.sha1 import sha1 as pure
         return pure(data)
     return sha1(data).digest()
 

@@ -135,7 +135,7 @@ class Stream:
 
 def _context(ssl):
     if ssl is True:
-        from evse.tls import system_context
+        from evse.link.tls import system_context
 
         return system_context()
     return ssl

@@ -13,7 +13,8 @@ when such a request comes or runs)."""
 # accepted ends with one. AcceptedCanceled answers only a GetLog that
 # replaced a GetLog (a replaced GetDiagnostics is told by its own status).
 # Requests are not persisted: a reboot ends an upload (the CSMS asks again).
-from evse import rpc, timestamp
+from evse import timestamp
+from evse.wire import rpc
 from evse.compat import const
 from evse.jobs import Cancelled, Job
 
@@ -133,13 +134,13 @@ class _Source:
 def upload_job(st, req):
     ctx = None
     if req["loc"].startswith("https:"):
-        from evse import tls
+        from evse.link import tls
         link = st.link
         ctx = tls.client_context(link.ca) if link is not None and link.ca else tls.system_context()
     url = req["loc"].rstrip("/") + "/" + req["name"]
 
     async def work():
-        from evse import http
+        from evse.link import http
         length = 0
         for line in source_lines(st, req):
             length += len(line.encode())

@@ -4,7 +4,7 @@ and host file systems can keep torn writes."""
 import json
 
 from evse.compat import crc32
-from evse.files import remove, rename
+from evse.store.files import remove, rename
 
 
 def _head(body):

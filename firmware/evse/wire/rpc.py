@@ -78,9 +78,9 @@ STREAM_MIN = const(2048)  # frames at least this long may be read in place
 
 def decode_head(data):
     """(uid, action, reader) of a CALL frame, the reader on its payload
-    (evse.jsonstream), or None when it is not a well-formed CALL head: the
+    (evse.wire.jsonstream), or None when it is not a well-formed CALL head: the
     caller then falls back to decode(), which answers the error."""
-    from evse.jsonstream import JsonError, Reader
+    from evse.wire.jsonstream import JsonError, Reader
 
     try:
         r = Reader(data)
@@ -99,7 +99,7 @@ BIG = ("GetConfiguration", "GetCompositeSchedule", "StopTransaction")
 
 
 class Out:
-    """A frame written out in pieces (evse.jsonout) instead of one
+    """A frame written out in pieces (evse.wire.jsonout) instead of one
     json.dumps string: `msg` is [2, uid, action, payload] or [3, uid, payload]."""
 
     def __init__(self, msg):
@@ -107,11 +107,11 @@ class Out:
 
     def size(self):
         """UTF-8 bytes of its JSON text, without building it."""
-        from evse import jsonout
+        from evse.wire import jsonout
         return jsonout.size(self.msg)
 
     def dump(self, write):
-        from evse import jsonout
+        from evse.wire import jsonout
         jsonout.dump(self.msg, write)
 
     def text(self):

@@ -1,5 +1,5 @@
 """The TCP/TLS stream opener: asyncio's streams, or on CircuitPython the
-socketpool transport (evse.cpsocket), whose asyncio library has no usable
+socketpool transport (evse.link.cpsocket), whose asyncio library has no usable
 streams. Kept out of compat.py so that cpsocket can use compat without an
 import circle."""
 from evse import compat
@@ -8,7 +8,7 @@ from evse import compat
 async def open_connection(host, port, ssl=None, server_hostname=None):
     """(reader, writer) of a TCP stream; TLS when `ssl` is a context."""
     if compat.CIRCUITPYTHON:
-        from evse.cpsocket import open_connection as opener
+        from evse.link.cpsocket import open_connection as opener
     else:
         import asyncio
 

@@ -7,9 +7,9 @@ out of here: the values stay in RAM, journals fall back to a bounded RAM
 journal, and `error` says why, so the station can run on and report it.
 Any other failed save (e.g. flash full) raises to its owner, which keeps
 its previous state."""
-from evse.files import ensure_dir
-from evse.journal import Journal, MemJournal
-from evse.snapshot import Snapshot
+from evse.store.files import ensure_dir
+from evse.store.journal import Journal, MemJournal
+from evse.store.snapshot import Snapshot
 
 
 _EROFS = 30

@@ -23,7 +23,7 @@ import os
 import struct
 
 from evse.compat import const, crc32
-from evse.files import ensure_dir, remove, rename
+from evse.store.files import ensure_dir, remove, rename
 
 
 _HDR = "<IBH"
