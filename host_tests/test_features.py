@@ -4,10 +4,9 @@ import json
 import random
 
 import pytest
-from evse.station import FEATURES
+from evse.station import CORE, FEATURES
 from rig import Rig
 
-CORE = ("boot", "connector", "authorize", "transaction", "metervalues", "remote")
 OPTIONAL = tuple(f for f in FEATURES if f not in CORE)
 
 
@@ -154,3 +153,19 @@ def test_no_import_circle_between_firmware_modules():
     for m in sorted(graph):
         if m not in state:
             visit(m, [m])
+
+
+@pytest.mark.parametrize("absent", ["fwupdate", "smartcharge", "diagnostics"])
+def test_a_build_without_an_optional_module_runs_with_no_code_edit(tmp_path, monkeypatch, absent):
+    """A firmware image frozen without a feature's modules (its manifest left
+    out) still builds the default station: the feature is simply absent."""
+    import sys
+    monkeypatch.setitem(sys.modules, "evse." + absent, None)  # import fails as if not frozen
+    r = session(Rig(str(tmp_path), tags={"AA": "Accepted"}))
+    assert r.sent("StopTransaction")[0]["reason"] == "Local"
+    mod = {"fwupdate": "FirmwareManagement", "smartcharge": "SmartCharging"}.get(absent)
+    if mod:
+        assert mod not in r.st.config.get("SupportedFeatureProfiles").split(",")
+    monkeypatch.setitem(sys.modules, "evse.boot", None)
+    with pytest.raises(ImportError):  # a core feature is never optional
+        Rig(str(tmp_path / "x"))

@@ -34,6 +34,21 @@ FEATURES = ("boot", "connector", "authorize", "transaction", "metervalues", "rem
             "diagnostics", "fwupdate")
 
 
+# Features every build has; any other may be left out of a build (its freeze
+# manifest not included) and the station runs without it, no code edit.
+CORE = ("boot", "connector", "authorize", "transaction", "metervalues", "remote")
+
+
+def _feature(name):
+    """The feature module, or None for an optional one this build lacks."""
+    try:
+        return __import__("evse." + name, None, None, ["install"])
+    except ImportError as e:
+        if name in CORE or ("evse." + name) not in str(e):
+            raise  # a core feature, or a module the feature itself imports
+        return None
+
+
 def _noop(*_):
     pass
 
@@ -98,7 +113,12 @@ class Station:
         self.jobs = []  # evse.jobs.Job: I/O work (downloads, uploads) the runtime runs as tasks
         self.fwupdate = None  # fwupdate.py: its state (FwState)
         self.diag = None  # diagnostics.py: its state (the diagnostics log, the running upload)
-        mods = [__import__("evse." + name, None, None, ["install"]) for name in features]
+        mods = []
+        for name in features:
+            mod = _feature(name)
+            if mod is not None:
+                mods.append(mod)
+        features = [m.__name__[5:] for m in mods]
         for name, mod in zip(features, mods):
             for need in getattr(mod, "NEEDS", ()):
                 if need not in features:
