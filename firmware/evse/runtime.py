@@ -16,6 +16,8 @@ import gc
 from evse.link import tls, wsconn
 from evse.compat import const, ticks_diff
 from evse.link.backoff import Backoff
+from evse.link.url import port as urlport
+from evse.link.url import split as urlsplit
 
 _BEAT_MS = const(5000)  # longest timer sleep: the watchdog sees the core tick
 _FAULT_MS = const(200)  # pause after a task survived an exception (no hot loop)
@@ -24,37 +26,14 @@ _FAULT_MS = const(200)  # pause after a task survived an exception (no hot loop)
 def parse_url(url):
     """ws[s]://host[:port][/path] -> (tls, host, port, path). ValueError says
     what is wrong (the simulator checks its --url with this before starting)."""
-    tls = url.startswith("wss://")
-    if not tls and not url.startswith("ws://"):
+    if not url.startswith(("ws://", "wss://")):
         raise ValueError("not a ws:// or wss:// url")
-    rest = url[6 if tls else 5:]
-    for ch in rest:
+    for ch in url:
         if ch <= " " or ch in "?#@\x7f":  # the station id is appended to the path
             what = "a space" if ch == " " else repr(ch)
             raise ValueError(what + " not allowed: the station id goes after the path")
-    slash = rest.find("/")
-    hostport, path = (rest, "/") if slash < 0 else (rest[:slash], rest[slash:])
-    host, port = hostport, 443 if tls else 80
-    if hostport.startswith("["):  # [v6]:port
-        end = hostport.find("]")
-        tail = hostport[end + 1:]
-        if end < 0 or (tail and tail[0] != ":"):
-            raise ValueError("bad IPv6 host")
-        host = hostport[1:end]
-        if tail:
-            port = _port(tail[1:])
-    elif ":" in hostport:
-        host, p = hostport.rsplit(":", 1)
-        port = _port(p)
-    if not host or (":" in host and not hostport.startswith("[")):
-        raise ValueError("no host" if not host else "an IPv6 host goes in [brackets]")
-    return tls, host, port, path
-
-
-def _port(s):
-    if not s.isdigit() or not 0 < int(s) < 65536:
-        raise ValueError("bad port %r" % s)
-    return int(s)
+    scheme, host, port, path, _, _ = urlsplit(url)
+    return scheme == "wss", host, urlport(port, scheme), path
 
 
 def basic_auth(user, password):

@@ -12,6 +12,8 @@ TLS: the caller passes a verified SSL context (`ssl=`); this module never
 builds one, and an https URL without a context is refused.
 """
 from evse.compat import MICROPYTHON, const
+from evse.link.url import port as urlport
+from evse.link.url import split as urlsplit
 
 _HEAD = const(0)  # parser states / body modes
 _LEN = const(1)  # Content-Length bytes
@@ -36,50 +38,16 @@ class HttpError(OSError):
 
 # -- URLs ----------------------------------------------------------------------
 
-def _port(s, default):
-    if not s:
-        return default
-    if not s.isdigit() or not 0 < int(s) < 65536:
-        raise ValueError("bad port")
-    return int(s)
-
-
 def parse_url(url):
     """(scheme, host, port, target, userinfo or None) of an http(s) URL;
     host without IPv6 brackets, target = path?query. Raises ValueError."""
-    i = url.find("://")
-    scheme = url[:i].lower() if i > 0 else ""
+    scheme, host, port, target, user, _ = urlsplit(url)
     if scheme not in ("http", "https"):
         raise ValueError("not an http(s) url")
-    rest = url[i + 3:]
-    end = len(rest)
-    for c in "/?#":
-        j = rest.find(c)
-        if 0 <= j < end:
-            end = j
-    auth, target = rest[:end], rest[end:].split("#")[0]
-    if not target.startswith("/"):
-        target = "/" + target
     for ch in target:
         if ch <= " " or ch == "\x7f":  # would break the request line
             raise ValueError("bad character in url")
-    user = None
-    at = auth.rfind("@")
-    if at >= 0:
-        user, auth = auth[:at], auth[at + 1:]
-    default = 443 if scheme == "https" else 80
-    if auth.startswith("["):
-        j = auth.find("]")
-        tail = auth[j + 1:]
-        if j < 0 or (tail and tail[0] != ":"):
-            raise ValueError("bad IPv6 host")
-        host, port = auth[1:j], _port(tail[1:], default)
-    else:
-        j = auth.find(":")
-        host, port = (auth, default) if j < 0 else (auth[:j], _port(auth[j + 1:], default))
-    if not host:
-        raise ValueError("no host")
-    return scheme, host, port, target, user
+    return scheme, host, urlport(port, scheme, empty_ok=True), target, user
 
 
 def _origin(scheme, host, port):
