@@ -32,10 +32,28 @@ from boards.sim.board import SimBoard  # noqa: E402
 from evse.clock import SystemClock  # noqa: E402
 from evse.runtime import Runtime  # noqa: E402
 from evse.station import Station  # noqa: E402
-from evse.store.storage import FileStorage  # noqa: E402
-from fleetscenario import DEFAULTS, load_scenario, poisson_wait, sample_s  # noqa: E402,F401
+from evse.store.storage import FileStorage, MemStorage  # noqa: E402
+from fleetscenario import DEFAULTS, chaos_steps, driver_steps, load_scenario  # noqa: E402,F401
 from fleetstats import Stats, cpu_seconds, print_summary, rss_bytes  # noqa: E402
-from simstate import snapshot  # noqa: E402
+
+def seeds_for(sc: dict[str, Any], seeds: dict[str, str]) -> dict[str, str]:
+    """Configuration seeded into every station: the scenario's, then the command line's."""
+    return {"MeterValueSampleInterval": str(sc["meter_interval_s"]),
+            **{k: str(v) for k, v in sc["config"].items()}, **seeds}
+
+
+def board_for(sc: dict[str, Any], seeds: dict[str, str], ident: str, rng: random.Random) -> SimBoard:
+    """One station's simulated hardware, its EV drawn from the scenario."""
+    ev = sc["ev"]
+    return SimBoard(serial=ident, overrides=seeds, ev_max_da=int(ev["max_a"] * 10),
+                    battery_wh=int(ev["battery_kwh"] * 1000), soc=rng.randint(*ev["soc"]))
+
+
+def ready(st: Any) -> bool:
+    """The station can start a session: online, accepted, connector 1 Available."""
+    return bool(st is not None and st.online and st.registration == "Accepted" and len(st.connectors) > 1
+                and st.connectors[1].status == "Available")
+
 
 class FleetRuntime(Runtime):
     """The firmware Runtime, plus a switch that keeps the network away (offline periods)."""
@@ -62,11 +80,12 @@ class Member:
         self.fleet, sc = fleet, fleet.sc
         self.ident = f"{sc['prefix']}{n:04d}"
         self.rng = random.Random(f"{sc['seed']}-{n}")
-        ev = sc["ev"]
-        self.board = SimBoard(serial=self.ident, overrides=fleet.seeds, ev_max_da=int(ev["max_a"] * 10),
-                              battery_wh=int(ev["battery_kwh"] * 1000), soc=self.rng.randint(*ev["soc"]))
+        self.board = board_for(sc, fleet.seeds, self.ident, self.rng)
         self.clock = SystemClock()
         self.data = os.path.join(fleet.data, self.ident)
+        # The in-memory flash outlives the core (a reboot reads it back); its
+        # root takes no folder: the diagnostics log stays in RAM too.
+        self.storage: Any = MemStorage(os.devnull + "/" + self.ident) if fleet.mem_flash else None
         self.station: Any = None
         self.runtime: Any = None
         self.online = False
@@ -76,7 +95,7 @@ class Member:
 
     # -- the core --
     def _build(self) -> None:
-        st = Station(board=self.board, clock=self.clock, storage=FileStorage(self.data),
+        st = Station(board=self.board, clock=self.clock, storage=self.storage or FileStorage(self.data),
                      log=self._log, trace=self._trace)
         acc = self.fleet.stats
         for name in ("receive", "tick", "connected", "disconnected"):
@@ -139,42 +158,30 @@ class Member:
             self.runtime.poke()
 
     def _ready(self) -> bool:
-        snap = snapshot(self.station, self.board, schedule=False)
-        c = snap["connectors"][1] if len(snap["connectors"]) > 1 else {}
-        return bool(snap["connected"] and snap["registration"] == "Accepted" and c.get("status") == "Available")
+        return ready(self.station)
 
     async def driver(self) -> None:
-        sc, rng = self.fleet.sc, self.rng
-        wait = 0.0 if rng.random() < sc["start_busy"] else poisson_wait(sc["arrivals_per_hour"], rng)
-        while True:
-            await asyncio.sleep(min(wait, 1e6))
-            while not self._ready():
-                await asyncio.sleep(1 + rng.random())
-            bad = rng.random() < sc["invalid_share"]
-            tag = "UNKNOWN" + self.ident[-4:] if bad else rng.choice(sc["cards"])
-            self.cmd("plug")
-            await asyncio.sleep(rng.uniform(0.5, 3))
-            self.cmd("card", tag)
-            self.sessions += 1
-            await asyncio.sleep(sample_s(sc["session_minutes"], rng))
-            if rng.random() < sc["stop_by_card"]:
-                self.cmd("card", tag)
-                await asyncio.sleep(rng.uniform(1, 5))
-            self.cmd("unplug")
-            wait = poisson_wait(sc["arrivals_per_hour"], rng)
+        for step in driver_steps(self.fleet.sc, self.rng, self.ident):
+            if step[0] == "sleep":
+                await asyncio.sleep(min(step[1], 1e6))
+            elif step[0] == "ready":
+                while not self._ready():
+                    await asyncio.sleep(1 + self.rng.random())
+            elif step[0] == "session":
+                self.sessions += 1
+            else:
+                self.cmd(*step[1:])
 
     async def chaos(self) -> None:
-        sc, rng = self.fleet.sc, self.rng
-        off, cut = sc["offline"], sc["power_cut"]
-        while True:
-            t_off, t_cut = poisson_wait(off["per_hour"], rng), poisson_wait(cut["per_hour"], rng)
-            await asyncio.sleep(min(t_off, t_cut, 1e6))
-            if t_off < t_cut and self.runtime is not None:
+        for step in chaos_steps(self.fleet.sc, self.rng):
+            if step[0] == "sleep":
+                await asyncio.sleep(min(step[1], 1e6))
+            elif step[0] == "offline" and self.runtime is not None:
                 self.fleet.offline_periods += 1
-                self.runtime.go_offline(rng.uniform(*off["seconds"]))
-            elif getattr(self, "task", None) is not None:
+                self.runtime.go_offline(step[1])
+            elif step[0] == "cut" and getattr(self, "task", None) is not None:
                 self.fleet.power_cuts += 1
-                self.cut_s = rng.uniform(*cut["seconds"])
+                self.cut_s = step[1]
                 if self.runtime is not None:
                     self.runtime.drop_link()
                 self.task.cancel()
@@ -212,10 +219,10 @@ def _timed(fn: Any, stats: Stats) -> Any:
 
 class Fleet:
     def __init__(self, sc: dict[str, Any], url: str, data: str, seeds: dict[str, str],
-                 out: Any = sys.stderr, json_out: bool = False) -> None:
+                 out: Any = sys.stderr, json_out: bool = False, mem_flash: bool = False) -> None:
         self.sc, self.url, self.data, self.out, self.json_out = sc, url, data, out, json_out
-        self.seeds = {"MeterValueSampleInterval": str(sc["meter_interval_s"]),
-                      **{k: str(v) for k, v in sc["config"].items()}, **seeds}
+        self.mem_flash = mem_flash
+        self.seeds = seeds_for(sc, seeds)
         self.stats = Stats(sc["stations"])
         self.stopping = False
         self.core_errors: list[str] = []
@@ -294,8 +301,9 @@ def run_from_args(args: Any) -> dict[str, Any]:
         csms, url = start_csms(sc["cards"], sc["heartbeat_s"])
     out = None if args.quiet else sys.stderr
     if out:
-        out.write(f"fleet of {sc['stations']} -> {url} for {sc['duration_s']} s, data in {data}\n")
-    fleet = Fleet(sc, url, data, seeds, out, args.json)
+        where = "in memory" if getattr(args, "mem_flash", False) else "in " + data
+        out.write(f"fleet of {sc['stations']} -> {url} for {sc['duration_s']} s, data {where}\n")
+    fleet = Fleet(sc, url, data, seeds, out, args.json, getattr(args, "mem_flash", False))
     try:
         summary = asyncio.run(fleet.run())
     finally:

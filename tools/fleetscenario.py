@@ -56,3 +56,39 @@ def sample_s(spec: dict[str, Any], rng: random.Random) -> float:
 
 def poisson_wait(per_hour: float, rng: random.Random) -> float:
     return rng.expovariate(per_hour / 3600) if per_hour > 0 else math.inf
+
+
+def driver_steps(sc: dict[str, Any], rng: random.Random, ident: str) -> Any:
+    """What the people at one station do, as steps for a runtime to carry out:
+    ("sleep", s); ("ready",): wait until the station can start a session (the
+    runner re-checks about once a second); ("session",): one begins;
+    ("cmd", word, *args): a board command (plug, card TAG, unplug)."""
+    wait = 0.0 if rng.random() < sc["start_busy"] else poisson_wait(sc["arrivals_per_hour"], rng)
+    while True:
+        yield ("sleep", wait)
+        yield ("ready",)
+        bad = rng.random() < sc["invalid_share"]
+        tag = "UNKNOWN" + ident[-4:] if bad else rng.choice(sc["cards"])
+        yield ("cmd", "plug")
+        yield ("sleep", rng.uniform(0.5, 3))
+        yield ("session",)
+        yield ("cmd", "card", tag)
+        yield ("sleep", sample_s(sc["session_minutes"], rng))
+        if rng.random() < sc["stop_by_card"]:
+            yield ("cmd", "card", tag)
+            yield ("sleep", rng.uniform(1, 5))
+        yield ("cmd", "unplug")
+        wait = poisson_wait(sc["arrivals_per_hour"], rng)
+
+
+def chaos_steps(sc: dict[str, Any], rng: random.Random) -> Any:
+    """Outages and power cuts at one station: ("sleep", s), then ("offline", s)
+    (the network goes away for s seconds) or ("cut", s) (power: dark for s)."""
+    off, cut = sc["offline"], sc["power_cut"]
+    while True:
+        t_off, t_cut = poisson_wait(off["per_hour"], rng), poisson_wait(cut["per_hour"], rng)
+        yield ("sleep", min(t_off, t_cut))
+        if t_off < t_cut:
+            yield ("offline", rng.uniform(*off["seconds"]))
+        elif t_cut < math.inf:
+            yield ("cut", rng.uniform(*cut["seconds"]))

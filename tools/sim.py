@@ -244,6 +244,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--prefix", help="fleet identities <prefix>0001... (default from the scenario)")
     ap.add_argument("--duration", type=float, metavar="S", help="fleet run time in seconds")
     ap.add_argument("--csv", metavar="FILE", help="fleet per-second report as CSV")
+    ap.add_argument("--mem-flash", action="store_true",
+                    help="fleet: each station's flash in memory (evse.store.storage.MemStorage), no data folders")
     ap.add_argument("--manufacturer-ca", metavar="FILE",
                     help="PEM of the ManufacturerRootCertificate firmware signers chain to (factory)")
     args = ap.parse_args(argv)

@@ -109,3 +109,59 @@ class FileStorage:
             except OSError as e:
                 self.failed(e)
         return MemJournal(kw.get("max_bytes", 32768))
+
+
+class MemSnapshot:
+    """A snapshot held as its JSON text (a copy, like flash: the owner may
+    change the object after saving it)."""
+
+    error = None  # RAM is never corrupt
+
+    def __init__(self):
+        self.text = None
+
+    def load(self):
+        if self.text is None:
+            return None
+        import json
+        return json.loads(self.text)
+
+    def save(self, obj):
+        import json
+        self.text = json.dumps(obj)
+
+    def save_pieces(self, dump):
+        parts = []
+        dump(parts.append)
+        self.text = "".join(parts)
+
+
+class MemStorage:
+    """The FileStorage interface with its snapshots and journals in RAM: a
+    flash that survives a reboot of the core (the same MemStorage handed to
+    the next Station) but not the process. For simulated fleets, where
+    thousands of data folders would measure the disk. `root` is only for
+    features that keep files of their own (the diagnostics log, firmware
+    slots): where no folder can be made, those stay in RAM as after a
+    refused write."""
+
+    error = None
+
+    def __init__(self, root):
+        self.root = root
+        self.opened = []
+        self._snaps = {}
+        self._journals = {}
+
+    def persist(self, name):
+        p = self._snaps.get(name)
+        if p is None:
+            p = self._snaps[name] = MemSnapshot()
+            self.opened.append((name, p))
+        return p
+
+    def journal(self, name, **kw):
+        j = self._journals.get(name)
+        if j is None:
+            j = self._journals[name] = MemJournal(kw.get("max_bytes", 32768))
+        return j
