@@ -5,7 +5,7 @@ NODE    := node_modules/.stamp-deps
 FW_SRC  := $(shell find firmware boards -name '*.py' 2>/dev/null)
 SIM_URL ?=
 
-.PHONY: test browser pytest mpy check build sim bench bench-crypto memreport fuzz soak conformance clean fleet-demo deploy repl image package-json
+.PHONY: test browser pytest mpy check build sim bench bench-crypto memreport fuzz soak conformance clean fleet-demo locust-demo deploy repl image package-json
 
 test: $(VENV) $(NODE) browser check mpy pytest
 
@@ -68,6 +68,13 @@ clean:
 # 1,000 stations (10 s meter values) against the bundled CSMS for 60 s; report + .sim/fleet-demo.csv
 fleet-demo: $(VENV)
 	timeout 300 $(PY) tools/sim.py --fleet 1000 --duration 60 --scenario tools/scenarios/demo.json --csv .sim/fleet-demo.csv
+
+# Locust: a master and two workers on loopback, 1,000 stations against the bundled CSMS for 60 s;
+# Locust's summary, one line per worker; CSVs in .sim/locust-demo_*.csv (tools/locustdemo.py)
+locust-demo: $(VENV)
+	mkdir -p .sim
+	timeout 300 $(PY) tools/locustdemo.py --workers 2 --users 1000 --rate 100 --seconds 60 \
+	  --csv .sim/locust-demo --report .sim/locust-demo-workers.json
 
 # Device tooling (tools/deploy.py, docs/DEPLOY.md). DRY_RUN=1 prints the mpremote commands.
 BOARD ?= esp32
