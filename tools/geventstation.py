@@ -40,7 +40,10 @@ from fleetscenario import chaos_steps, driver_steps
 
 _READ = 4096
 _CONNECT_S = 10.0
-_BEAT_S = 5.0  # longest wait without a core tick, like the Runtime's timer loop
+# The longest wait without a core tick. The Runtime ticks at least every 5 s
+# to feed the device's watchdog; a simulated station has none and trusts
+# next_ms() (the core's contract), so this is only a safety net.
+_BEAT_S = 60.0
 _FOREVER = 1e9
 
 Report = Callable[[str, str, float, int, "Exception | None"], None]
@@ -62,7 +65,7 @@ class GeventStation:
         self.st: Any = None
         self.ws: Any = None
         self.sock: Any = None
-        self.sessions = self.connects = self.sent = self.received = 0
+        self.sessions = self.connects = self.sent = self.received = self.ticks = 0
         self.stopped = False
         self._backoff = Backoff(base_ms=1000, max_ms=30000)
         self._out: Any = None  # (id, action, t0) of our CALL in flight
@@ -101,10 +104,12 @@ class GeventStation:
             while not self.stopped:
                 self._round()
         finally:
-            self._drop()
+            self.stop()
 
     def stop(self) -> None:
+        """Locust stops the user: a CALL cut short now is no failure of the CSMS."""
         self.stopped = True
+        self._out = None
         self._drop()
 
     def _round(self) -> None:
@@ -137,6 +142,7 @@ class GeventStation:
 
     def _tick(self) -> None:
         st = self.st
+        self.ticks += 1
         st.tick(ticks_ms())
         if st.jobs:
             for job in st.jobs:

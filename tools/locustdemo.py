@@ -22,6 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 from fleet import start_csms  # noqa: E402
+from fleetstats import cpu_seconds  # noqa: E402
 from fleetscenario import load_scenario  # noqa: E402
 
 LOCUSTFILE = os.path.join(ROOT, "tools", "locustfile.py")
@@ -61,9 +62,17 @@ def run(a: argparse.Namespace) -> int:
             master += ["--csv", a.csv]
         if a.report:
             master += ["--ocpp-report", a.report]
+        if a.reset_stats:
+            master += ["--reset-stats"]
         sys.stderr.write(f"locust: a master and {a.workers} workers, {a.users} stations -> {url} "
                          f"for {a.seconds} s\n")
-        return subprocess.run(master, timeout=a.seconds + 120).returncode
+        t0 = time.monotonic()
+        rc = subprocess.run(master, timeout=a.seconds + 120).returncode
+        if csms is not None:
+            cpu = cpu_seconds(csms.pid)
+            sys.stderr.write(f"bundled CSMS process: {cpu:.1f} s CPU in {time.monotonic() - t0:.0f} s "
+                             f"= {100 * cpu / (time.monotonic() - t0):.0f}% of one core\n")
+        return rc
     finally:
         deadline = time.monotonic() + 10
         for w in workers:  # they quit with the master; a straggler is ended
@@ -87,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--url", help="an external CSMS (default: the bundled one, in its own process)")
     ap.add_argument("--csv", metavar="PREFIX", help="Locust's CSV files")
     ap.add_argument("--report", metavar="FILE", help="the per-worker station report (JSON)")
+    ap.add_argument("--reset-stats", action="store_true", help="Locust's stats from the end of the ramp on")
     ap.add_argument("--web", type=int, metavar="PORT", help="with Locust's web UI on 127.0.0.1:PORT")
     return run(ap.parse_args(argv))
 

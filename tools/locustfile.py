@@ -28,12 +28,18 @@ for _p in (os.path.join(ROOT, "firmware"), ROOT, os.path.join(ROOT, "tools")):
 
 import gevent  # noqa: E402
 from locust import User, events, task  # noqa: E402
+from locust import runners  # noqa: E402
 from locust.runners import MasterRunner  # noqa: E402
 
 import fleet  # noqa: E402
 from fleetscenario import load_scenario  # noqa: E402
 from fleetstats import rss_bytes  # noqa: E402
 from geventstation import GeventStation  # noqa: E402
+
+# A worker booting thousands of stations on a busy machine can miss Locust's
+# 1 s heartbeats for a few seconds; after the default 3 the master marks it
+# missing and moves its users to the others (read at run time, so this holds).
+runners.HEARTBEAT_LIVENESS = max(runners.HEARTBEAT_LIVENESS, 15)
 
 _numbers = itertools.count(1)
 _scenarios: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}  # path -> (scenario, seeds), read once
@@ -59,7 +65,7 @@ class Cost:
         self.station_s = 0.0
         self.rss0 = self.rss_peak = rss_bytes()
         self.stations_peak = 0
-        self.gone = [0, 0, 0]  # sent, received, sessions of stations that stopped
+        self.gone = [0, 0, 0, 0]  # sent, received, sessions, ticks of stations that stopped
 
     def tick(self) -> None:
         """Once a second: station-seconds so far, peaks."""
@@ -71,20 +77,42 @@ class Cost:
 
     def retire(self, s: GeventStation) -> None:
         _alive.discard(s)
-        for i, n in enumerate((s.sent, s.received, s.sessions)):
+        for i, n in enumerate((s.sent, s.received, s.sessions, s.ticks)):
             self.gone[i] += n
+
+    def mark(self) -> None:
+        """All users are spawned: what follows is the steady state."""
+        self.steady0 = (time.monotonic(), *self._counts())
+
+    def _counts(self) -> tuple[float, float, int, int]:
+        alive = list(_alive)
+        return (time.process_time(), self.station_s, self.gone[0] + self.gone[1] +
+                sum(s.sent + s.received for s in alive), self.gone[3] + sum(s.ticks for s in alive))
+
+    def steady(self) -> dict[str, Any]:
+        """CPU per station-second, per frame and per tick since mark(), frames and ticks per second."""
+        if not getattr(self, "steady0", None):
+            return {}
+        t0, cpu0, ss0, f0, k0 = self.steady0
+        cpu, ss, f, k = self._counts()
+        dt = max(1e-6, time.monotonic() - t0)
+        return {"steady_s": round(dt, 1), "steady_cpu_pct": round(100 * (cpu - cpu0) / dt, 1),
+                "steady_cpu_us_per_station_s": round(1e6 * (cpu - cpu0) / max(1e-6, ss - ss0), 1),
+                "steady_cpu_us_per_frame": round(1e6 * (cpu - cpu0) / max(1, f - f0), 1),
+                "steady_frames_per_s": round((f - f0) / dt, 1), "steady_ticks_per_s": round((k - k0) / dt, 1)}
 
     def sample(self) -> dict[str, Any]:
         self.tick()
         alive = list(_alive)
-        return {"stations": len(alive), "stations_peak": self.stations_peak,
+        return {**self.steady(), "stations": len(alive), "stations_peak": self.stations_peak,
                 "connected": sum(1 for s in alive if s.sock is not None),
                 "cpu_s": round(time.process_time() - self.cpu0, 3), "station_s": round(self.station_s, 1),
                 "rss_mb": round(rss_bytes() / 2**20, 1), "rss0_mb": round(self.rss0 / 2**20, 1),
                 "rss_peak_mb": round(self.rss_peak / 2**20, 1),
                 "sent": self.gone[0] + sum(s.sent for s in alive),
                 "received": self.gone[1] + sum(s.received for s in alive),
-                "sessions": self.gone[2] + sum(s.sessions for s in alive)}
+                "sessions": self.gone[2] + sum(s.sessions for s in alive),
+                "ticks": self.gone[3] + sum(s.ticks for s in alive)}
 
 
 def _ticker() -> None:
@@ -99,6 +127,11 @@ _workers: dict[str, dict[str, Any]] = {}  # master: client id -> the last report
 
 def _index(env: Any) -> int:
     return int(getattr(env.runner, "worker_index", 0) or 0)
+
+
+@events.spawning_complete.add_listener
+def _spawned(user_count: int, **_: Any) -> None:
+    _cost.mark()
 
 
 @events.report_to_master.add_listener
