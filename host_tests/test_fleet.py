@@ -88,3 +88,19 @@ def test_cli_fleet_against_the_bundled_csms(tmp_path):
     lat = list(csv.DictReader(open(tmp_path / "fleet-latency.csv")))
     assert "BootNotification" in {x["action"] for x in lat}
     assert "CSMS latency per action" in r.stderr and "per station" in r.stderr
+
+
+def test_mem_flash_fleet_keeps_no_folders_and_boots_from_memory(tmp_path):
+    sc = fleetscenario.load_scenario(SMALL, {"stations": 6})
+    csms = CsmsThread(tags={t: "Accepted" for t in sc["cards"]}, log_max=5000)
+    try:
+        f = fleet.Fleet(sc, csms.url, str(tmp_path), {}, out=None, mem_flash=True)
+        s = asyncio.run(f.run())
+    finally:
+        csms.stop()
+    assert os.listdir(tmp_path) == []  # nothing on disk
+    assert s["power_cuts"] > 0 and s["sessions"] > 0 and s["core_errors"] == 0
+    for m in f.members:
+        assert m.station.storage is m.storage  # every core (after power cuts too) on the station's own memory
+    saved = [sorted(n for n, p in m.storage.opened if p.text) for m in f.members]
+    assert sum("tx" in names for names in saved) >= 3, saved  # transactions were kept in memory
