@@ -204,8 +204,10 @@ class Csms:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0, ssl: Any = None) -> int:
         """Listen (TLS when `ssl` is a server SSLContext); returns the port."""
+        # backlog: asyncio's default of 100 overflows when a fleet connects at
+        # once (dropped SYNs come back seconds later: connect timeouts).
         self.server = await serve(self._handler, host, port, subprotocols=[Subprotocol("ocpp1.6")],
-                                  process_request=self._auth, ssl=ssl)
+                                  process_request=self._auth, ssl=ssl, backlog=4096)
         self.port = self.server.sockets[0].getsockname()[1]
         return self.port
 

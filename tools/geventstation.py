@@ -131,14 +131,16 @@ class GeventStation:
         if self.sock is None:
             time.sleep(wait)  # gevent's (monkey-patched) sleep
             return
-        self.sock.settimeout(wait)
+        sock = self.sock
+        sock.settimeout(wait)
         try:
-            data = self.sock.recv(_READ)
+            data = sock.recv(_READ)
         except socket.timeout:
             return
         except OSError:
             data = b""
-        self._feed(data)
+        if sock is self.sock:  # not dropped meanwhile (stop() from another greenlet)
+            self._feed(data)
 
     def _tick(self) -> None:
         st = self.st

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -39,6 +40,7 @@ def locust_cmd() -> list[str]:
 
 
 def run(a: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the workers and the CSMS are ended too
     csms, url = None, a.url
     if not url:
         sc = load_scenario(a.scenario)
