@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
@@ -78,14 +79,21 @@ def run(a: argparse.Namespace) -> int:
     finally:
         deadline = time.monotonic() + 10
         for w in workers:  # they quit with the master; a straggler is ended
-            try:
-                w.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                w.terminate()
-                w.wait(5)
+            _end(w, max(0.1, deadline - time.monotonic()))
         if csms is not None:
-            csms.terminate()
-            csms.wait(5)
+            _end(csms, 0)
+
+
+def _end(p: subprocess.Popen[Any], grace_s: float) -> None:
+    """Wait grace_s, then SIGTERM, then (a worker stopping thousands of users is slow) SIGKILL."""
+    for step in (None, p.terminate, p.kill):
+        if step is not None:
+            step()
+        try:
+            p.wait(grace_s if step is None else 10)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def main(argv: list[str] | None = None) -> int:
