@@ -21,7 +21,7 @@ def test_master_and_two_workers(tmp_path):
     try:
         out = subprocess.run(
             [sys.executable, os.path.join(ROOT, "tools", "locustdemo.py"), "--workers", "2", "--users", "20",
-             "--rate", "20", "--seconds", "5", "--scenario", SMALL, "--url", csms.url,
+             "--rate", "20", "--seconds", "8", "--scenario", SMALL, "--url", csms.url,
              "--csv", str(prefix), "--report", str(report)],
             capture_output=True, text=True, timeout=90)
         booted = {e["cp"] for e in list(csms.csms.log) if e["dir"] == "in" and isinstance(e["msg"], list)
@@ -41,5 +41,5 @@ def test_master_and_two_workers(tmp_path):
     total = int(rows[("", "Aggregated")]["Request Count"])
     assert total == sum(w["requests"] for w in workers.values())  # the master's total is both workers'
     assert int(rows[("OCPP", "BootNotification")]["Request Count"]) >= 20
-    assert int(rows[("WS", "connect")]["Request Count"]) == 20
+    assert int(rows[("WS", "connect")]["Request Count"]) >= 20  # a first connect that failed is tried again
     assert "Aggregated" in out.stderr and "ocpp worker 1" in out.stderr  # Locust's summary, our lines
