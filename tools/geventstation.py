@@ -174,7 +174,14 @@ class GeventStation:
         sock = None
         try:
             host, port, path, headers, ctx = fw_runtime.Runtime.params(self)  # type: ignore[arg-type]
-            sock = socket.create_connection((host, port), timeout=_CONNECT_S)
+            family, kind, proto, addr = _resolve(host, port)
+            sock = socket.socket(family, kind, proto)
+            sock.settimeout(_CONNECT_S)
+            try:
+                sock.connect(addr)
+            except OSError:
+                _addrs.pop((host, port), None)  # asked again next time (the CSMS may have moved)
+                raise
             if ctx is not None:
                 sock = ctx.wrap_socket(sock, server_hostname=host)
             ws = WsClient(host if port in (80, 443) else f"{host}:{port}", path, "ocpp1.6", headers)
@@ -341,6 +348,22 @@ class GeventStation:
             self._drop()
             self.st = None  # power: the next core boots from the flash
             self.dark_until = self.t_connect = now + step[1]
+
+
+_addrs: dict[tuple[str, int], tuple[Any, Any, int, Any]] = {}
+
+
+def _resolve(host: str, port: int) -> tuple[Any, Any, int, Any]:
+    """The CSMS's address, looked up once per process: under gevent every
+    getaddrinfo is a hand-off to its thread pool, and a fleet connecting at
+    once queued thousands of them behind a busy loop (10,000 stations here:
+    connects took up to 116 s with a look-up each, 96 s without; 1,944 vs
+    4,843 stations connected at the end of the same run)."""
+    a = _addrs.get((host, port))
+    if a is None:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
+        a = _addrs[(host, port)] = (family, kind, proto, addr)
+    return a
 
 
 def _ms(t0: float) -> float:
