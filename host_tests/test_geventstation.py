@@ -51,3 +51,20 @@ def test_calls_both_ways_and_reconnects_are_reported():
     refused = [r for r in seen if r[:2] == ("OCPP-CSMS", "ChangeAvailability")]
     assert refused and "PropertyConstraintViolation" in str(refused[0][4])
     assert st.sessions == 1 and st.connects >= 2
+
+
+def test_flash_in_memory_outlives_the_core_a_data_folder_is_opened_at_each_boot(tmp_path):
+    sc = fleetscenario.load_scenario(None, SC)
+    seeds = fleet.seeds_for(sc, {})
+    mem = GeventStation("GS-0-00002", sc, seeds, "ws://127.0.0.1:9/ocpp", lambda *r: None)
+    mem._boot()
+    first = mem.st
+    mem._boot()  # a power cut: a new core
+    assert mem.st is not first and mem.st.storage is first.storage
+    disk = GeventStation("GS-0-00003", sc, seeds, "ws://127.0.0.1:9/ocpp", lambda *r: None,
+                         data=str(tmp_path / "GS3"))
+    disk._boot()
+    before = disk.st.storage
+    disk._boot()
+    assert disk.st.storage is not before and disk.st.storage.root == str(tmp_path / "GS3")
+    assert (tmp_path / "GS3").is_dir()

@@ -61,7 +61,8 @@ class GeventStation:
         self.board = fleet.board_for(sc, seeds, ident, self.rng)
         self.clock = SystemClock()
         # In memory unless a folder is given; the diagnostics log then stays in RAM.
-        self.storage: Any = FileStorage(data) if data else MemStorage(os.devnull + "/" + ident)
+        self.data = data
+        self.storage: Any = None if data else MemStorage(os.devnull + "/" + ident)
         self.st: Any = None
         self.ws: Any = None
         self.sock: Any = None
@@ -83,7 +84,9 @@ class GeventStation:
 
     # -- the core, built like the device boots it --
     def _boot(self) -> None:
-        self.st = Station(board=self.board, clock=self.clock, storage=self.storage,
+        # The memory outlives the core like flash; a data folder is opened anew, as at a boot.
+        storage = self.storage if self.data is None else FileStorage(self.data)
+        self.st = Station(board=self.board, clock=self.clock, storage=storage,
                           log=self._log, trace=self._trace)
         security.provision(self.st, url=self.url, cp_id=self.ident, password=None)
         self.t_tick = time.monotonic()
