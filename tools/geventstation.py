@@ -91,7 +91,7 @@ class GeventStation:
         security.provision(self.st, url=self.url, cp_id=self.ident, password=None)
         self.t_tick = time.monotonic()
 
-    # Runtime.params / link_changed read these names: the connection
+    # Runtime.params / _link_done read these names: the connection
     # parameters come from the station's link exactly as on the device.
     @property
     def cp_id(self) -> str:
@@ -99,6 +99,12 @@ class GeventStation:
 
     password = None
     ssl = None
+    conn = None  # Runtime._link_done: writes here are synchronous, nothing waits in a queue
+    # The device's own rules, borrowed (not copied): what to connect to, and when
+    # new link parameters close the link.
+    params = fw_runtime.Runtime.params
+    link_changed = fw_runtime.Runtime.link_changed
+    _link_done = fw_runtime.Runtime._link_done
 
     def run(self) -> None:
         """Until stop() or the greenlet is killed."""
@@ -159,8 +165,8 @@ class GeventStation:
             self.st = None
             self.dark_until = time.monotonic()
             return
-        if self.sock is not None and fw_runtime.Runtime.link_changed(self):  # type: ignore[arg-type]
-            self._drop()
+        if self.sock is not None and self._link_done():  # type: ignore[misc]
+            self._drop()  # new link parameters, and no CALL in flight: reconnect with them
         ms = st.next_ms(ticks_ms())
         self.t_tick = time.monotonic() + (_BEAT_S if ms is None else min(_BEAT_S, ms / 1000))
 
@@ -176,7 +182,7 @@ class GeventStation:
         t0 = time.perf_counter()
         sock = None
         try:
-            host, port, path, headers, ctx = fw_runtime.Runtime.params(self)  # type: ignore[arg-type]
+            host, port, path, headers, ctx = self.params()  # type: ignore[misc]
             family, kind, proto, addr = _resolve(host, port)
             sock = socket.socket(family, kind, proto)
             sock.settimeout(_CONNECT_S)
@@ -203,13 +209,17 @@ class GeventStation:
             if sock is not None:
                 sock.close()
             self.report("WS", "reconnect" if self.connects else "connect", _ms(t0), 0, e)
-            st.connect_failed(ticks_ms(), e)
-            self.t_connect = time.monotonic() + self._backoff.next_ms() / 1000
+            ms = self._backoff.next_ms()
+            st.connect_failed(ticks_ms(), e, ms)
+            self.t_connect = time.monotonic() + ms / 1000
             return
         self.report("WS", "reconnect" if self.connects else "connect", _ms(t0), 0, None)
         self.connects += 1
         self._backoff.reset()
         self.sock, self.ws = sock, ws
+        st.hold = False  # as the Runtime: CALLs may go again on the new link
+        if link is not None:
+            link.peer = None  # the TLS peer's chain is not kept here (the Runtime's is)
         st.connected(ticks_ms())
         self._poke()
         self._flush()
