@@ -1,5 +1,5 @@
 """An in-memory stand-in for FileStorage.persist(name), for pure modules:
-the RAM snapshot of MemStorage (evse/storage.py), plus a failing flash."""
+the RAM snapshot of MemStorage (evse/store/storage.py), plus a failing flash."""
 import json
 
 from evse.store.storage import MemSnapshot

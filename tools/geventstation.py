@@ -1,7 +1,7 @@
 """One fleet station on gevent, for Locust users (tools/locustfile.py).
 
 The station is the firmware's sans-IO core (`Station`) and its sans-IO
-WebSocket client (`evse.ws.WsClient`) over a gevent socket; only the loop
+WebSocket client (`evse.link.ws.WsClient`) over a gevent socket; only the loop
 that feeds them is here. One greenlet per station: it waits on its socket
 with a timeout that is the nearest of the core's next deadline, the next
 step of the people (fleetscenario.driver_steps) and of the outages and power
