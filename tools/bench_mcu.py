@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -40,7 +41,7 @@ def _read_until(stream, token: bytes) -> bytes:
 def run_raw_repl(cmd: str, src: bytes) -> str:
     """Run `src` on the MicroPython behind `cmd`'s stdio (raw REPL: Ctrl-A,
     the program, Ctrl-D; the board answers OK, stdout, 0x04, stderr, 0x04)."""
-    p = subprocess.Popen(cmd, shell=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+    p = subprocess.Popen(shlex.split(cmd), stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
     assert p.stdin is not None and p.stdout is not None
     try:
         p.stdin.write(b"\r\x03\x03\x01")
