@@ -74,6 +74,15 @@ class Bench:
             await asyncio.sleep(0.0005)
         raise TimeoutError(action)
 
+    async def _answer(self, since: int, uid: str) -> dict[str, Any]:
+        """The CSMS's CALLRESULT to the station's CALL `uid`."""
+        for _ in range(5000):
+            for x in self.csms.log[since:]:
+                if x["dir"] == "out" and x["msg"][0] == 3 and x["msg"][1] == uid:
+                    return x["msg"][2]
+            await asyncio.sleep(0.001)
+        raise TimeoutError(uid)
+
     async def _quiet(self) -> None:
         """Wait until the station's follow-up CALLs (StatusNotification...) are answered."""
         n = -1
@@ -135,10 +144,8 @@ class Bench:
             out = self._out_call(since, "RemoteStartTransaction")
             e = await self._wait_in(since, "StartTransaction")
             self.results[KPIS[2]].append(e["t"] - out["t"])
+            tid = (await self._answer(since, e["msg"][1]))["transactionId"]
             await self._quiet()
-            uid = e["msg"][1]
-            tid = next(x["msg"][2]["transactionId"] for x in self.csms.log[since:]
-                       if x["dir"] == "out" and x["msg"][0] == 3 and x["msg"][1] == uid)
             for _ in range(100):  # a station still busy with StartTransaction.conf may not know the id yet
                 since = self._mark()
                 res = await self.csms.call("BENCH", call.RemoteStopTransaction(transaction_id=tid))
