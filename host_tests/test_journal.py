@@ -86,6 +86,30 @@ def test_snapshot_round_trip_and_format(tmp_path):
     assert files(tmp_path) == ["config.json"]
 
 
+def test_snapshot_rewrites_only_what_changed(tmp_path, monkeypatch):
+    # Flash wear: an owner saving the document the file already holds (loaded
+    # or saved before) writes nothing; any change is written.
+    p = str(tmp_path / "tx.json")
+    renames: list[str] = []
+    real = os.rename
+    monkeypatch.setattr(os, "rename", lambda a, b: (renames.append(b), real(a, b)))
+    s = Snapshot(p)
+    s.save([None])
+    s.save([None])
+    assert len(renames) == 1
+    s2 = Snapshot(p)
+    assert s2.load(None) == [None]
+    s2.save([None])
+    assert len(renames) == 1
+    s2.save([1])
+    assert len(renames) == 2 and Snapshot(p).load(None) == [1]
+    s2.save([None])  # back to an earlier document: it differs from the file
+    assert len(renames) == 3 and Snapshot(p).load(None) == [None]
+    s2.save_pieces(lambda w: w("[2]"))
+    s2.save([2])  # after a piecewise write the file is not trusted to match
+    assert len(renames) == 5 and Snapshot(p).load(None) == [2]
+
+
 def test_snapshot_missing(tmp_path):
     s = Snapshot(str(tmp_path / "nope.json"))
     default = {"d": 1}

@@ -199,7 +199,8 @@ def start(st, c, id_tag, parent, reservation=None):
     tx.data.add(_tx_value(st, "Transaction.Begin", reading))
     for fn in st.on_tx:
         fn(st, c, True)
-    save(st)
+    # No snapshot here: until StartTransaction.conf the journalled START is
+    # what recovers it (_recover, open_starts); the answer saves the id.
     apply(st, c)
 
 

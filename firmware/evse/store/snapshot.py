@@ -17,6 +17,7 @@ class Snapshot:
     def __init__(self, path):
         self.path = path
         self.error = None  # None | "missing" | "corrupt" after load()
+        self._on_flash = None  # (crc32, length) of the body known to be on flash
 
     def _read(self, path):
         try:
@@ -28,7 +29,10 @@ class Snapshot:
         if raw[:9] != _head(raw[9:]):
             return "corrupt", None
         try:
-            return None, json.loads(raw[9:].decode())
+            obj = json.loads(raw[9:].decode())
+            if path == self.path:
+                self._on_flash = (crc32(raw[9:]), len(raw) - 9)
+            return None, obj
         except Exception:  # noqa: BLE001 - bad content must never crash the boot
             return "corrupt", None
 
@@ -43,6 +47,7 @@ class Snapshot:
             if terr is None:
                 rename(tmp, self.path)
                 err, obj = None, tobj
+                self._on_flash = None
         remove(tmp)
         self.error = err
         return default if err else obj
@@ -66,13 +71,21 @@ class Snapshot:
             f.write(b"%08x" % crc)
         rename(tmp, self.path)
         self.error = None
+        self._on_flash = None
 
     def save(self, obj):
-        """Write path.tmp, close it (commits on littlefs), rename over path."""
+        """Write path.tmp, close it (commits on littlefs), rename over path;
+        nothing when the file already holds this very document (flash
+        wear: owners save after every change, many change nothing)."""
         body = json.dumps(obj).encode()
+        crc = crc32(body)
+        if self._on_flash == (crc, len(body)) and self.error is None:
+            return
         tmp = self.path + ".tmp"
+        self._on_flash = None  # until the new file is in place
         with open(tmp, "wb") as f:
-            f.write(_head(body))
+            f.write(b"%08x\n" % crc)
             f.write(body)
         rename(tmp, self.path)
         self.error = None
+        self._on_flash = (crc, len(body))
