@@ -154,6 +154,19 @@ def test_remote_start_plugged_with_authorization(rig):
     assert rig.status() == "Charging"
 
 
+def test_start_from_finishing_sends_start_transaction_before_its_preparing(rig):
+    # Issue 20: the momentary Preparing of F2 (Finishing -> Preparing ->
+    # Charging) used to go first and cost the StartTransaction a round trip.
+    rig.cmd("plug")
+    rig.call("RemoteStartTransaction", {"idTag": "AA", "connectorId": 1})
+    rig.call("RemoteStopTransaction", {"transactionId": rig.st.connectors[1].tx.tx_id})
+    assert rig.status() == "Finishing"
+    n = len(rig.actions())
+    rig.call("RemoteStartTransaction", {"idTag": "AA", "connectorId": 1})
+    assert rig.actions()[n:] == ["StartTransaction", "StatusNotification", "StatusNotification"]
+    assert rig.statuses()[-3:] == ["Finishing", "Preparing", "Charging"]  # 4.9 F2 still reported
+
+
 @pytest.mark.parametrize("payload", [{"idTag": "AA", "connectorId": 2}, {"idTag": "AA", "connectorId": 0}])
 def test_remote_start_bad_connector(rig, payload):
     assert rig.call("RemoteStartTransaction", payload)[2] == {"status": "Rejected"}

@@ -180,11 +180,6 @@ def start(st, c, id_tag, parent, reservation=None):
         # 4.9, 5.2: never a start on a Faulted or Unavailable connector.
         st.log("warn", "connector %d cannot start now; %s refused" % (c.id, id_tag))
         return
-    if c.status in ("Finishing", "Reserved"):
-        # 4.9: Finishing -> Preparing (F2), Reserved -> Preparing (G2), then
-        # Charging: neither goes straight to Charging.
-        c.finishing, c.auth = False, (id_tag, parent, reservation)
-        connector.refresh(st, c.id)
     reading = _reading(st, c.id)
     now = st.clock.unix()
     p = {"connectorId": c.id, "idTag": id_tag, "meterStart": reading[0],
@@ -192,6 +187,12 @@ def start(st, c, id_tag, parent, reservation=None):
     if reservation is not None:
         p["reservationId"] = reservation
     local = st.txq.start(p)
+    if c.status in ("Finishing", "Reserved"):
+        # 4.9: Finishing -> Preparing (F2), Reserved -> Preparing (G2), then
+        # Charging: neither goes straight to Charging. Queued after the
+        # START, so the StartTransaction does not wait a round trip for it.
+        c.finishing, c.auth = False, (id_tag, parent, reservation)
+        connector.refresh(st, c.id)
     tx = Transaction(local, id_tag, parent, reading[0], now, reservation)
     tx.data = TxData(st.config.get("StopTransactionMaxMeterValues"))
     c.tx, c.auth, c.finishing = tx, None, False
