@@ -16,7 +16,6 @@ import argparse
 import os
 import shlex
 import subprocess
-import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))

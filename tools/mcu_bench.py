@@ -23,6 +23,7 @@ from evse import rpc  # noqa: E402
 from evse.compat import ticks_add  # noqa: E402
 from evse.station import Station  # noqa: E402
 from evse.storage import FileStorage  # noqa: E402
+from evse.timestamp import format_utc  # noqa: E402
 
 RUNS = 5
 _BEAT_MS = 5000  # the runtime's longest timer sleep
@@ -92,9 +93,10 @@ class Clock:
 class Csms:
     """Answers the station's CALLs and sends it CALLs, all as JSON text."""
 
-    def __init__(self, st, clock):
+    def __init__(self, st, clock, interval=3600):
         self.st = st
         self.clock = clock
+        self.interval = interval  # HeartbeatInterval given at boot
         self.n = 0
         self.tx = 0
         self.seen = []  # actions of the station's CALLs since the mark
@@ -106,11 +108,14 @@ class Csms:
         f.dump(parts.append)  # what the transport writes, piece by piece
         return "".join(parts)
 
+    def time(self):
+        return format_utc(1767225600 + self.clock.ms() // 1000)  # the CSMS's true time
+
     def answer(self, action, p):
         if action == "BootNotification":
-            return {"status": "Accepted", "currentTime": "2026-01-01T00:00:00Z", "interval": 3600}
+            return {"status": "Accepted", "currentTime": self.time(), "interval": self.interval}
         if action == "Heartbeat":
-            return {"currentTime": "2026-01-01T00:00:00Z"}
+            return {"currentTime": self.time()}
         if action == "StartTransaction":
             self.tx += 1
             return {"transactionId": self.tx, "idTagInfo": {"status": "Accepted"}}
@@ -230,4 +235,5 @@ def main():
     print("DONE")
 
 
-main()
+if __name__ == "__main__":
+    main()
