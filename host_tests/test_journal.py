@@ -5,6 +5,7 @@ Power cuts are simulated two ways: cutting the journal files at every byte
 (littlefs keeps whole files, so a cut lands between operations).
 """
 import json
+import builtins
 import os
 import shutil
 import subprocess
@@ -851,3 +852,29 @@ def test_a_second_count_only_open_does_not_replay(tmp_path, monkeypatch):
     replays = []
     monkeypatch.setattr(Journal, "_replay", lambda *a: replays.append(a) or (0, 0, True))
     assert j.open(False) == 1 and replays == [] and j.read(s) == b"x"
+
+
+def test_replace_appends_and_deletes_in_one_write_and_a_torn_one_keeps_the_new_record(tmp_path):
+    d = str(tmp_path / "q")
+    j = Journal(d)
+    j.open()
+    a, b = j.append(1, b"a"), j.append(2, b"b")
+    opens: list[str] = []
+    real = builtins.open
+    with_patch = lambda p, *k, **kw: (opens.append(str(p)), real(p, *k, **kw))[1]  # noqa: E731
+    builtins.open = with_patch  # type: ignore[assignment]
+    try:
+        n = j.replace([a, b], 5, b"floor")
+    finally:
+        builtins.open = real  # type: ignore[assignment]
+    assert len(opens) == 1  # one write: one littlefs commit
+    assert [(s, k, bytes(x)) for s, k, x in Journal(d).open()] == [(n, 5, b"floor")]
+    # Cut the file inside the deletes: the new record stays, so do the old ones.
+    seg = os.path.join(d, sorted(os.listdir(d))[-1])
+    raw = readb(seg)
+    for cut, live in ((10, [2, 5]), (25, [1, 2, 5])):  # inside the 2nd, the 1st delete (15 bytes each)
+        with open(seg, "wb") as f:
+            f.write(raw[:-cut])
+        assert sorted(k for _, k, _ in Journal(d).open()) == live
+    with pytest.raises(KeyError):
+        j.replace([999], 5, b"x")

@@ -4,6 +4,8 @@ Each flow of the Core profile: card-first, plug-first, local and remote
 start/stop, authorization outcomes, EV-side disconnect, offline queueing,
 power loss, availability, reset, meter values.
 """
+import os
+
 import pytest
 
 from rig import Rig
@@ -242,12 +244,15 @@ def test_power_loss_stops_with_last_persisted_meter(rig):
     assert last < stop["meterStop"] == rig.board.meter(1)[0]
 
 
-def test_power_loss_uses_the_snapshot_when_the_meter_lost_its_register(tmp_path):
+def test_power_loss_uses_the_journal_when_the_meter_lost_its_register(tmp_path):
+    # The last energy reported is on flash in the journal (the answered
+    # MeterValues' FLOOR record), not in a snapshot rewritten per sample.
     from boards.sim.board import SimBoard
     rig = Rig(str(tmp_path), tags={"AA": "Accepted"}).connect()
     session(rig)
     rig.run(200 * 1000)
-    saved = rig.st.tx_store.load()[0][6]  # last_meter in the snapshot
+    saved = rig.st.txq.register.floor[1]  # the highest energy reported
+    assert rig.sent("MeterValues") and not os.path.exists(str(tmp_path / "register.json"))
     rig.disconnect()
     rig.board = SimBoard()  # a meter that restarted from 0
     rig.reboot()
@@ -458,9 +463,8 @@ def test_power_cut_between_stop_and_snapshot_sends_one_stop(tmp_path):
     r.cmd("plug")
     r.run(3000)
     r.disconnect()
-    r.st.tx_store.snap.save = cut
-    with pytest.raises(Cut):
-        r.cmd("card", "AA")
+    r.cmd("card", "AA")  # the snapshot is cleared only when the STOP is answered
+    assert r.st.tx_store.load()[0] is not None
     r.reboot()
     r.connect()
     r.run(5000)
@@ -516,3 +520,23 @@ def test_unanswered_authorize_offline_past_connection_timeout_is_refused(rig):
     rig.st.tick(rig.clock.ms())
     assert any("ZZ not authorized" in t for _, t in rig.logs)
     assert rig.st.queued("Authorize") is None and rig.status() == "Available"
+
+
+def test_energy_floor_survives_a_power_cut_in_the_journal_alone(tmp_path):
+    # Issue 20: no register.json per sample; the answered records' FLOOR
+    # record keeps the last energy reported, so a meter that restarted from 0
+    # never reports less than before the cut.
+    from boards.sim.board import SimBoard
+    rig = Rig(str(tmp_path), tags={"AA": "Accepted"}).connect()
+    rig.call("ChangeConfiguration", {"key": "MeterValueSampleInterval", "value": "1"})
+    session(rig)
+    rig.run(120 * 1000)
+    rig.cmd("card", "AA")  # stop: every record answered
+    last = rig.sent("StopTransaction")[-1]["meterStop"]
+    assert last > 0 and len(rig.st.txq) == 0 and not os.path.exists(str(tmp_path / "register.json"))
+    rig.disconnect()
+    rig.board = SimBoard()  # a meter that restarted from 0
+    rig.reboot()
+    rig.connect()
+    session(rig)
+    assert len(rig.sent("StartTransaction")) == 2 and rig.sent("StartTransaction")[-1]["meterStart"] >= last

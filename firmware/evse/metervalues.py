@@ -49,22 +49,33 @@ def _schedule_sample(st, c):
         st.timers.cancel("mv%d" % c.id)
 
 
-def send_tx_values(st, c, mv):
-    """Queue a transaction MeterValues (durable, carries the transactionId)."""
+def send_tx_values(st, c, mv, reading):
+    """Queue a transaction MeterValues (durable, carries the transactionId);
+    its record carries the energy of `reading` (the floor, transaction.py)."""
     tx = c.tx
     p = {"connectorId": c.id, "meterValue": [mv]}
     if tx.tx_id is not None:
         p["transactionId"] = tx.tx_id
-    st.txq.meter(tx.local, p)
+    transaction.carried(st, c.id, reading[0])
+    st.txq.meter(tx.local, p, reading[0], st.clock.unix())
+
+
+def _tx_read(st, c, mv_key, context):
+    """A reading for a transaction MeterValues: journalled with the energy
+    it reports when it has values, else only the floor is saved."""
+    r = transaction.reading(st, c.id)
+    mv = _value(st, c, mv_key, context, r)
+    if mv["sampledValue"]:
+        send_tx_values(st, c, mv, r)
+    else:
+        transaction.reported(st, c.id, r[0])
+    return r
 
 
 def _sampled(st, now):
     for c in st.connectors[1:]:
         if c.tx is not None and not st.timers.active("mv%d" % c.id):
-            reading = _read(st, c)
-            mv = _value(st, c, "MeterValuesSampledData", "Sample.Periodic", reading)
-            if mv["sampledValue"]:
-                send_tx_values(st, c, mv)
+            reading = _tx_read(st, c, "MeterValuesSampledData", "Sample.Periodic")
             c.tx.data.add(_value(st, c, "StopTxnSampledData", "Sample.Periodic", reading))
             _schedule_sample(st, c)
             transaction.note_reading(st, c, reading)
@@ -80,14 +91,13 @@ def _schedule_aligned(st):
 
 def _aligned(st, now):
     for c in st.connectors[1:]:
-        reading = _read(st, c)
-        mv = _value(st, c, "MeterValuesAlignedData", "Sample.Clock", reading)
         if c.tx is not None:
-            if mv["sampledValue"]:
-                send_tx_values(st, c, mv)
+            reading = _tx_read(st, c, "MeterValuesAlignedData", "Sample.Clock")
             c.tx.data.add(_value(st, c, "StopTxnAlignedData", "Sample.Clock", reading))
             transaction.note_reading(st, c, reading)
-        elif mv["sampledValue"] and st.registration == "Accepted":
+            continue
+        mv = _value(st, c, "MeterValuesAlignedData", "Sample.Clock", _read(st, c))
+        if mv["sampledValue"] and st.registration == "Accepted":
             st.send("MeterValues", {"connectorId": c.id, "meterValue": [mv]})
     _schedule_aligned(st)
 

@@ -13,7 +13,6 @@ from evse.compat import const
 from evse.measurands import TxData, configured, sample
 from evse.txqueue import TxQueue
 
-_SAVE_EVERY_S = const(60)  # persist the running meter at most this often (flash wear)
 _CAP_CHECK_MS = const(10000)  # MaxEnergyOnInvalidId: longest wait between checks
 
 
@@ -53,7 +52,7 @@ def install(st):
     st.config.add_key("MaxEnergyOnInvalidId", "int", 0, lo=0, hi=1000000)
     st.on_result["StartTransaction"] = _start_answered
     st.on_invalid["StartTransaction"] = start_answer_incomplete
-    st.on_result["StopTransaction"] = _stop_answered
+    st.on_result["StopTransaction"] = _stop_done
     st.on_result["MeterValues"] = _stop_answered
     for action in ("StartTransaction", "StopTransaction", "MeterValues"):
         st.on_fail[action] = _tx_failed
@@ -64,7 +63,7 @@ def install(st):
     for c in st.connectors[1:]:
         st.on_timer["ct%d" % c.id] = _connection_timeout
         st.on_timer["cap%d" % c.id] = _cap_timer
-    st.txq.register = Register(st.storage.persist("register"), st.ncon)
+    st.txq.register = Register(st.storage.persist("register"), st.ncon, st.txq)
     _recover(st)
 
 
@@ -72,13 +71,15 @@ def install(st):
 class Register:
     """No energy value the station reports is lower than one it reported
     before (docs/CONFORMANCE.md, rule 10). `floor[cid]` is the highest value
-    reported, persisted before the message is journalled. At boot a meter
+    reported: a value going into a journalled message is carried by its
+    record (txqueue.py, and FLOOR records once answered), any other is
+    saved here before it is sent. At boot a meter
     that restarted lower (a volatile counter, or one restored from a save
     older than the last report) gets an offset (persisted) so that it
     continues from there. Energy drawn between the meter's last save and a
     cut may be lost, never counted twice or backwards."""
 
-    def __init__(self, store, ncon):
+    def __init__(self, store, ncon, txq=None):
         self.store = store
         n = ncon + 1
         data = store.load()
@@ -87,6 +88,9 @@ class Register:
         ints = ok and all(isinstance(x, list) and len(x) == n and all(type(v) is int for v in x) for x in (f, o))
         self.floor = f if ints else [0] * n
         self.offset = o if ints else [0] * n
+        if txq is not None:  # the floors the journal carries
+            for i in range(1, n):
+                self.floor[i] = max(self.floor[i], txq.floor(i)[0])
         self.booted = False  # offsets checked against the meter (first read)
 
     def _save(self):
@@ -119,6 +123,11 @@ class Register:
             self.floor[cid] = wh
             self._save()
 
+    def carried(self, cid, wh):
+        """`wh` is about to be journalled (its record carries it): raise the floor."""
+        if wh > self.floor[cid]:
+            self.floor[cid] = wh
+
 
 def reading(st, cid):
     """The meter of connector `cid` as reported: (Wh, W, dA, dV, SoC)."""
@@ -127,6 +136,10 @@ def reading(st, cid):
 
 def reported(st, cid, wh):
     st.txq.register.reported(cid, wh)
+
+
+def carried(st, cid, wh):
+    st.txq.register.carried(cid, wh)
 
 
 # ---- power loss ---------------------------------------------------------
@@ -150,7 +163,8 @@ def _recover(st):
                 # A cut between journalling the StopTransaction and saving the
                 # snapshot: it is already queued, do not stop it twice.
                 if not st.txq.has_stop(tx.local):
-                    _queue_stop(st, tx, "PowerLoss", _last_meter(st, i + 1, tx), tx.last_time)
+                    _queue_stop(st, tx, "PowerLoss", _last_meter(st, i + 1, tx), _last_time(st, i + 1, tx),
+                                cid=i + 1)
             except Exception:
                 st.log("error", "tx snapshot entry unusable: %r" % (rec,))
     # A StartTransaction journalled just before the cut, before the snapshot.
@@ -158,20 +172,27 @@ def _recover(st):
         if local not in stopped:
             tx = Transaction(local, payload.get("idTag"), None, payload.get("meterStart", 0),
                              timestamp.parse(payload.get("timestamp", "")) or st.clock.unix())
-            _queue_stop(st, tx, "PowerLoss", _last_meter(st, payload.get("connectorId", 1), tx), tx.start)
+            cid = payload.get("connectorId", 1)
+            _queue_stop(st, tx, "PowerLoss", _last_meter(st, cid, tx), _last_time(st, cid, tx), cid=cid)
     save(st)
 
 
 def _last_meter(st, cid, tx):
-    """The energy register at the cut: the snapshot's value, or the meter's
-    own (non-volatile) register when that is further on: the snapshot is
-    written at most once a minute."""
+    """The energy register at the cut: the snapshot's value, the floor the
+    journal carries (the last reading reported) or the meter's own
+    (non-volatile) register, whichever is further on."""
     try:
         wh = max(tx.last_meter, reading(st, cid)[0])
     except Exception:  # no such connector / meter unreadable at boot
-        wh = tx.last_meter
-    reported(st, cid, wh)
+        wh = max(tx.last_meter, st.txq.floor(cid)[0])
+    carried(st, cid, wh)  # the PowerLoss StopTransaction's record carries it
     return wh
+
+
+def _last_time(st, cid, tx):
+    """The time of the last reading on flash for a transaction cut by power
+    loss: its start, or a later energy record of its connector."""
+    return max(tx.last_time, st.txq.floor(cid)[1])
 
 
 # ---- starting and stopping ---------------------------------------------
@@ -186,7 +207,7 @@ def start(st, c, id_tag, parent, reservation=None):
          "timestamp": timestamp.format_utc(now)}
     if reservation is not None:
         p["reservationId"] = reservation
-    local = st.txq.start(p)
+    local = st.txq.start(p, now)
     if c.status in ("Finishing", "Reserved"):
         # 4.9: Finishing -> Preparing (F2), Reserved -> Preparing (G2), then
         # Charging: neither goes straight to Charging. Queued after the
@@ -219,11 +240,13 @@ def stop(st, c, reason, id_tag=None):
     if tx.end is None:
         tx.end = _tx_value(st, "Transaction.End", reading)
         tx.data.add(tx.end)
-    _queue_stop(st, tx, reason, reading[0], st.clock.unix(), id_tag)
+    _queue_stop(st, tx, reason, reading[0], st.clock.unix(), id_tag, c.id)
     tx.last_meter = reading[0]
     c.tx = None
     c.finishing = c.plugged
-    save(st)
+    # tx.json still shows it running: the journalled STOP says it ended
+    # (_recover: has_stop); it is cleared when the STOP is answered, off the
+    # path of the StopTransaction (_stop_answered).
     for fn in st.on_tx:
         fn(st, c, False)
     apply(st, c)
@@ -235,18 +258,15 @@ def _tx_value(st, context, reading):
 
 def note_reading(st, c, reading):
     """A reading taken during the transaction (metervalues.py): remember it
-    (snapshotted at most once a minute: flash wear) and enforce
-    MaxEnergyOnInvalidId."""
+    and enforce MaxEnergyOnInvalidId. Nothing is saved: the MeterValues
+    record that reports it carries it on flash (txqueue.py)."""
     tx = c.tx
-    now = st.clock.unix()
     tx.last_meter = max(tx.last_meter, reading[0])
-    if now - tx.last_time >= _SAVE_EVERY_S or tx.last_time == tx.start:
-        tx.last_time = now
-        save(st)
+    tx.last_time = st.clock.unix()
     energy_check(st, c)
 
 
-def _queue_stop(st, tx, reason, meter_stop, when, id_tag=None):
+def _queue_stop(st, tx, reason, meter_stop, when, id_tag=None, cid=None):
     p = {"meterStop": meter_stop, "timestamp": timestamp.format_utc(when), "reason": reason}
     if id_tag:
         p["idTag"] = id_tag
@@ -254,12 +274,12 @@ def _queue_stop(st, tx, reason, meter_stop, when, id_tag=None):
         p["transactionId"] = tx.tx_id
     if tx.data is not None and tx.data.items:
         p["transactionData"] = tx.data.items
-    st.txq.stop(tx.local, p)
+    st.txq.stop(tx.local, p, cid, when)
 
 
 def _reading(st, cid):
     r = reading(st, cid)
-    reported(st, cid, r[0])  # it goes into a message
+    carried(st, cid, r[0])  # it goes into a journalled Start/StopTransaction
     return r
 
 
@@ -452,6 +472,11 @@ def _start_answered(st, payload, ctx):
     authorize.remember(st, ctx[1], info)  # its transaction is already over
 
 
+def _stop_done(st, payload, ctx):
+    save(st)  # before the journal forgets the STOP: the snapshot must not show it running
+    _stop_answered(st, payload, ctx)
+
+
 def _stop_answered(st, payload, ctx):
     if ctx is None:
         return  # a clock-aligned MeterValues outside a transaction
@@ -472,6 +497,7 @@ def _invalid_at_start(st, c):
 def _tx_failed(st, ctx, reason):
     if ctx is None or reason == "link lost":
         return  # not queued durably / stays at the head, sent again after reconnect
+    save(st)  # a STOP may be discarded now (nothing written when nothing changed)
     if st.txq.failed(ctx[0], st.now, st.config.get("TransactionMessageAttempts"),
                      1000 * st.config.get("TransactionMessageRetryInterval")):
         # Rule 12: the CSMS was reachable but never registered the

@@ -8,6 +8,13 @@ A transaction is known locally by `local` = the journal seq of its START
 record. Its CSMS transactionId arrives with StartTransaction.conf and is
 journalled as a TXID record, so a StopTransaction queued before the answer
 (or before a power cut) still goes out with the real id.
+
+Energy records carry the value they report ("c" connector, "f" Wh, "t" unix
+time of the reading): the energy floor (transaction.Register) and the last
+reading of a running transaction live in the journal, not in snapshots
+rewritten per sample. When the record holding a connector's highest floor
+is answered, a FLOOR record replaces it (and the previous FLOOR) in the
+same write, so each sample costs its record and its answer, nothing more.
 """
 import json
 
@@ -18,6 +25,7 @@ START = const(1)
 STOP = const(2)
 METER = const(3)
 TXID = const(4)
+FLOOR = const(5)  # {"c": connector, "f": Wh, "t": unix}: the energy floor of an answered record
 _ACTION = {START: "StartTransaction", STOP: "StopTransaction", METER: "MeterValues"}
 
 
@@ -25,7 +33,8 @@ class TxQueue:
     def __init__(self, journal, log=None):
         self.j = journal
         self.log = log or (lambda *a: None)
-        self.index = []  # [seq, kind, local] of live START/STOP/METER, in order
+        self.index = []  # [seq, kind, local, cid, Wh, unix] of live START/STOP/METER, in order
+        self.floors = {}  # cid -> [Wh, unix, [seqs of its FLOOR records]]
         self.txids = {}  # local -> (CSMS transactionId, seq of its TXID record)
         self.attempts = 0  # failed attempts of the head record
         self.retry_at = None  # tick before which the head is not retried
@@ -36,6 +45,9 @@ class TxQueue:
         for seq, kind, data in journal.live():
             try:
                 rec = json.loads(data)
+                if kind == FLOOR:
+                    self._floor_rec(rec["c"], rec["f"], rec["t"], seq)
+                    continue
                 local = rec["l"]
             except (ValueError, KeyError, TypeError):
                 self.log("error", "txqueue: bad record %d dropped" % seq)
@@ -44,7 +56,8 @@ class TxQueue:
             if kind == TXID:
                 self.txids[local] = (rec["t"], seq)
             elif kind in _ACTION:
-                self.index.append([seq, kind, local if kind != START else seq])
+                self.index.append([seq, kind, local if kind != START else seq,
+                                   rec.get("c"), rec.get("f"), rec.get("t")])
         self._gc_txids()
         self.last = self.index[-1][0] if self.index else 0  # newest record seq
 
@@ -76,25 +89,50 @@ class TxQueue:
             if self.on_full is not None:
                 self.on_full(full)
 
-    def _append(self, kind, local, payload):
-        seq = self._put(kind, {"l": local, "p": payload})
+    def _append(self, kind, local, payload, cid=None, wh=None, unix=None):
+        rec = {"l": local, "p": payload}
+        if cid is None:
+            wh = None
+        if wh is not None:
+            rec["c"], rec["f"], rec["t"] = cid, wh, unix
+        seq = self._put(kind, rec)
         if seq is not None:
-            self.index.append([seq, kind, seq if kind == START else local])
+            self.index.append([seq, kind, seq if kind == START else local, cid, wh, unix])
         self.last = seq
         return seq
 
-    def start(self, payload):
+    def start(self, payload, unix=None):
         """Queue StartTransaction; returns the transaction's local id."""
-        return self._append(START, 0, payload)
+        return self._append(START, 0, payload, payload.get("connectorId"), payload.get("meterStart"), unix)
 
-    def stop(self, local, payload):
-        """Queue StopTransaction of transaction `local`. `payload` carries
-        transactionId when it is known; otherwise it is filled in from the
-        answer to START `local`."""
-        return self._append(STOP, local, payload)
+    def stop(self, local, payload, cid=None, unix=None):
+        """Queue StopTransaction of transaction `local` (on connector `cid`).
+        `payload` carries transactionId when it is known; otherwise it is
+        filled in from the answer to START `local`."""
+        return self._append(STOP, local, payload, cid, payload.get("meterStop") if cid else None, unix)
 
-    def meter(self, local, payload):
-        return self._append(METER, local, payload)
+    def meter(self, local, payload, wh=None, unix=None):
+        """Queue a transaction MeterValues; `wh` the energy it reports."""
+        return self._append(METER, local, payload, payload.get("connectorId"), wh, unix)
+
+    # ---- the energy floor ------------------------------------------------
+    def _floor_rec(self, cid, wh, unix, seq):
+        f = self.floors.get(cid)
+        if f is None:
+            self.floors[cid] = [wh, unix, [seq]]
+        else:  # a torn replace() left two: the higher counts, both go next time
+            if wh > f[0]:
+                f[0], f[1] = wh, unix
+            f[2].append(seq)
+
+    def floor(self, cid):
+        """(Wh, unix) of the highest energy of connector `cid` on flash (0, 0)."""
+        f = self.floors.get(cid)
+        wh, t = (f[0], f[1] or 0) if f else (0, 0)
+        for rec in self.index:
+            if rec[3] == cid and rec[4] is not None and rec[4] > wh:
+                wh, t = rec[4], rec[5] or 0
+        return wh, t
 
     def _drop_oldest_meter(self):
         meters = [i for i, rec in enumerate(self.index) if rec[1] == METER]
@@ -121,7 +159,7 @@ class TxQueue:
     def head(self):
         """(action, payload, seq) of the next record to send, or None."""
         while self.index:
-            seq, kind, local = self.index[0]
+            seq, kind, local = self.index[0][:3]
             try:
                 payload = json.loads(self.j.read(seq))["p"]
             except Exception:  # unreadable: nothing to send
@@ -217,7 +255,7 @@ class TxQueue:
         queued after them: transactions that were running at a power cut."""
         stopped = set(rec[2] for rec in self.index if rec[1] == STOP)
         out = []
-        for seq, kind, _local in self.index:
+        for seq, kind, _local, _c, _f, _t in self.index:
             if kind == START and seq not in stopped:
                 try:
                     out.append((seq, json.loads(self.j.read(seq))["p"]))
@@ -233,8 +271,17 @@ class TxQueue:
         return False
 
     def _remove(self, i):
-        seq = self.index.pop(i)[0]
-        self.j.delete(seq)
+        rec = self.index.pop(i)
+        seq, cid, wh = rec[0], rec[3], rec[4]
+        if wh is not None and self.floor(cid)[0] < wh:
+            # It holds the connector's highest energy on flash: a FLOOR record
+            # takes it over in the same write.
+            old = self.floors.get(cid)
+            f = json.dumps({"c": cid, "f": wh, "t": rec[5]}).encode()
+            n = self.j.replace([seq] + (old[2] if old else []), FLOOR, f)
+            self.floors[cid] = [wh, rec[5], [n]]
+        else:
+            self.j.delete(seq)
         if i == 0:
             self.attempts = 0
             self.retry_at = None

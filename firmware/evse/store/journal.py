@@ -372,6 +372,48 @@ class Journal:
         self._put(seq, seg, off, size)
         return seq
 
+    def replace(self, seqs, kind, data):
+        """append() of (kind, data) and delete() of every seq in `seqs` in
+        one write (one littlefs commit). The new record goes first: a torn
+        write keeps it or keeps them all, never the deletes without it.
+        Returns its seq. KeyError if one of `seqs` is not live."""
+        self._check()
+        if not 0 <= kind <= KIND_MAX or len(data) > DATA_MAX:
+            raise ValueError("kind or size")
+        freed = 0
+        for s in seqs:
+            i = self._index(s)
+            if i < 0:
+                raise KeyError(s)
+            freed += self._lens[i]
+        size = _OVERHEAD + len(data)
+        if self.live_bytes + size - freed > self.max_bytes:
+            raise JournalFull()
+        total = size + len(seqs) * (_OVERHEAD + 4)
+        self._opened = False
+        if not self._files or (self._sizes[-1] and self._sizes[-1] + total > self.segment_bytes):
+            self._roll(total)
+        seq = self._next
+        seg = self._files[-1]
+        off = self._sizes[-1]
+        end = off
+        with open(self._path(seg), "ab") as f:
+            end += self._emit(f, seq, kind, b"", data)
+            for i, s in enumerate(seqs):
+                end += self._emit(f, seq + 1 + i, _K_DELETE, b"", struct.pack("<I", s))
+        self._next = seq + 1 + len(seqs)
+        self._sizes[-1] = end
+        self._opened = True
+        self._put(seq, seg, off, size)
+        first = False
+        for s in seqs:
+            i = self._index(s)
+            first = first or self._segs[i] == self._files[0]
+            self._drop(i)
+        if first:
+            self._trim()
+        return seq
+
     def delete(self, seq):
         """Mark a live record consumed, durably (a delete record). KeyError if not live."""
         self._check()
@@ -463,6 +505,14 @@ class MemJournal:
 
     def read(self, seq):
         return self._recs[self._find(seq)][2]
+
+    def replace(self, seqs, kind, data):
+        for s in seqs:
+            self._find(s)
+        seq = self.append(kind, data)
+        for s in seqs:
+            self.delete(s)
+        return seq
 
     def delete(self, seq):
         r = self._recs.pop(self._find(seq))
