@@ -5,7 +5,7 @@ NODE    := node_modules/.stamp-deps
 FW_SRC  := $(shell find firmware boards -name '*.py' 2>/dev/null)
 SIM_URL ?=
 
-.PHONY: test browser pytest mpy check build sim bench bench-crypto memreport fuzz soak conformance clean fleet-demo locust-demo deploy repl image package-json
+.PHONY: test browser pytest mpy check build sim bench bench-crypto flashwear memreport fuzz soak conformance clean fleet-demo locust-demo deploy repl image package-json
 
 test: $(VENV) $(NODE) browser check mpy pytest
 
@@ -58,6 +58,10 @@ conformance: $(VENV)
 
 bench: $(VENV)
 	$(PY) tools/bench_latency.py
+
+# Flash writes per hour (idle, charging at 60 s and 1 s) and the years a 4 MB littlefs partition lasts.
+flashwear: $(VENV)
+	$(PY) tools/flashwear.py --files
 
 bench-crypto: $(VENV) $(NODE)
 	$(PY) tools/bench_crypto.py
