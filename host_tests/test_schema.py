@@ -109,7 +109,7 @@ def js_valid(kind, action, payload):
 # --- our tables, read back by an independent parser -------------------------
 
 def _tags():
-    lines = schema._S.split("\n")
+    lines = schema._S.decode().split("\n")
     assert lines[0] == "" and lines[-1] == ""
     tags = {}
     for ln in lines[1:-1]:

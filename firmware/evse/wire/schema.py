@@ -47,95 +47,99 @@ _FORM = "FormationViolation"
 
 _S = (
     # Requests from the CSMS, core profiles.
-    "\nCancelReservation reservationId:i!"
-    "\nChangeAvailability connectorId:i! type:eA!"
-    "\nChangeConfiguration key:s50! value:s500!"
-    "\nClearCache"
-    "\nClearChargingProfile id:i connectorId:i chargingProfilePurpose:eP stackLevel:i"
-    "\nDataTransfer vendorId:s255! messageId:s50 data:s"
-    "\nGetCompositeSchedule connectorId:i! duration:i! chargingRateUnit:eU"
-    "\nGetConfiguration key:[s50"
-    "\nGetDiagnostics location:u! retries:i retryInterval:i startTime:t stopTime:t"
-    "\nGetLocalListVersion"
-    "\nRemoteStartTransaction connectorId:i idTag:s20! chargingProfile:oP"
-    "\nRemoteStopTransaction transactionId:i!"
-    "\nReserveNow connectorId:i! expiryDate:t! idTag:s20! parentIdTag:s20 reservationId:i!"
-    "\nReset type:eB!"
-    "\nSendLocalList listVersion:i! localAuthorizationList:[oL updateType:eD!"
-    "\nSetChargingProfile connectorId:i! csChargingProfiles:oP!"
-    "\nTriggerMessage requestedMessage:eM! connectorId:i"
-    "\nUnlockConnector connectorId:i!"
-    "\nUpdateFirmware location:u! retries:i retrieveDate:t! retryInterval:i"
+    b"\nCancelReservation reservationId:i!"
+    b"\nChangeAvailability connectorId:i! type:eA!"
+    b"\nChangeConfiguration key:s50! value:s500!"
+    b"\nClearCache"
+    b"\nClearChargingProfile id:i connectorId:i chargingProfilePurpose:eP stackLevel:i"
+    b"\nDataTransfer vendorId:s255! messageId:s50 data:s"
+    b"\nGetCompositeSchedule connectorId:i! duration:i! chargingRateUnit:eU"
+    b"\nGetConfiguration key:[s50"
+    b"\nGetDiagnostics location:u! retries:i retryInterval:i startTime:t stopTime:t"
+    b"\nGetLocalListVersion"
+    b"\nRemoteStartTransaction connectorId:i idTag:s20! chargingProfile:oP"
+    b"\nRemoteStopTransaction transactionId:i!"
+    b"\nReserveNow connectorId:i! expiryDate:t! idTag:s20! parentIdTag:s20 reservationId:i!"
+    b"\nReset type:eB!"
+    b"\nSendLocalList listVersion:i! localAuthorizationList:[oL updateType:eD!"
+    b"\nSetChargingProfile connectorId:i! csChargingProfiles:oP!"
+    b"\nTriggerMessage requestedMessage:eM! connectorId:i"
+    b"\nUnlockConnector connectorId:i!"
+    b"\nUpdateFirmware location:u! retries:i retrieveDate:t! retryInterval:i"
     # Requests from the CSMS, Security Whitepaper ed.3.
-    "\nCertificateSigned certificateChain:s10000!"
-    "\nDeleteCertificate certificateHashData:oH!"
-    "\nExtendedTriggerMessage requestedMessage:eX! connectorId:i"
-    "\nGetInstalledCertificateIds certificateType:eC!"
-    "\nGetLog log:oG! logType:eL! requestId:i! retries:i retryInterval:i"
-    "\nInstallCertificate certificateType:eC! certificate:s5500!"
-    "\nSignedUpdateFirmware retries:i retryInterval:i requestId:i! firmware:oF!"
+    b"\nCertificateSigned certificateChain:s10000!"
+    b"\nDeleteCertificate certificateHashData:oH!"
+    b"\nExtendedTriggerMessage requestedMessage:eX! connectorId:i"
+    b"\nGetInstalledCertificateIds certificateType:eC!"
+    b"\nGetLog log:oG! logType:eL! requestId:i! retries:i retryInterval:i"
+    b"\nInstallCertificate certificateType:eC! certificate:s5500!"
+    b"\nSignedUpdateFirmware retries:i retryInterval:i requestId:i! firmware:oF!"
     # Results of the station's requests.
-    "\n+Authorize idTagInfo:oT!"
-    "\n+BootNotification status:eN! currentTime:t! interval:i!"
-    "\n+DataTransfer status:eT! data:s"
-    "\n+DiagnosticsStatusNotification"
-    "\n+FirmwareStatusNotification"
-    "\n+Heartbeat currentTime:t!"
-    "\n+MeterValues"
-    "\n+StartTransaction idTagInfo:oT! transactionId:i!"
-    "\n+StatusNotification"
-    "\n+StopTransaction idTagInfo:oT"
-    "\n+LogStatusNotification"
-    "\n+SecurityEventNotification"
-    "\n+SignCertificate status:eG!"
-    "\n+SignedFirmwareStatusNotification"
+    b"\n+Authorize idTagInfo:oT!"
+    b"\n+BootNotification status:eN! currentTime:t! interval:i!"
+    b"\n+DataTransfer status:eT! data:s"
+    b"\n+DiagnosticsStatusNotification"
+    b"\n+FirmwareStatusNotification"
+    b"\n+Heartbeat currentTime:t!"
+    b"\n+MeterValues"
+    b"\n+StartTransaction idTagInfo:oT! transactionId:i!"
+    b"\n+StatusNotification"
+    b"\n+StopTransaction idTagInfo:oT"
+    b"\n+LogStatusNotification"
+    b"\n+SecurityEventNotification"
+    b"\n+SignCertificate status:eG!"
+    b"\n+SignedFirmwareStatusNotification"
     # Objects: IdTagInfo, ChargingProfile, ChargingSchedule, its periods,
     # AuthorizationData, CertificateHashData, LogParameters, Firmware.
-    "\n@T expiryDate:t parentIdTag:s20 status:eS!"
-    "\n@P chargingProfileId:i! transactionId:i stackLevel:i!"
-    " chargingProfilePurpose:eP! chargingProfileKind:eK! recurrencyKind:eR"
-    " validFrom:t validTo:t chargingSchedule:oC!"
-    "\n@C duration:i startSchedule:t chargingRateUnit:eU!"
-    " chargingSchedulePeriod:[oQ! minChargingRate:n"
-    "\n@Q startPeriod:i! limit:n! numberPhases:i"
-    "\n@L idTag:s20! idTagInfo:oT"
-    "\n@H hashAlgorithm:eH! issuerNameHash:s128! issuerKeyHash:s128! serialNumber:s40!"
-    "\n@G remoteLocation:s512! oldestTimestamp:t latestTimestamp:t"
-    "\n@F location:s512! retrieveDateTime:t! installDateTime:t"
-    " signingCertificate:s5500! signature:s800!"
+    b"\n@T expiryDate:t parentIdTag:s20 status:eS!"
+    b"\n@P chargingProfileId:i! transactionId:i stackLevel:i!"
+    b" chargingProfilePurpose:eP! chargingProfileKind:eK! recurrencyKind:eR"
+    b" validFrom:t validTo:t chargingSchedule:oC!"
+    b"\n@C duration:i startSchedule:t chargingRateUnit:eU!"
+    b" chargingSchedulePeriod:[oQ! minChargingRate:n"
+    b"\n@Q startPeriod:i! limit:n! numberPhases:i"
+    b"\n@L idTag:s20! idTagInfo:oT"
+    b"\n@H hashAlgorithm:eH! issuerNameHash:s128! issuerKeyHash:s128! serialNumber:s40!"
+    b"\n@G remoteLocation:s512! oldestTimestamp:t latestTimestamp:t"
+    b"\n@F location:s512! retrieveDateTime:t! installDateTime:t"
+    b" signingCertificate:s5500! signature:s800!"
     # Enums.
-    "\n%A Inoperative Operative"
-    "\n%B Hard Soft"
-    "\n%C CentralSystemRootCertificate ManufacturerRootCertificate"
-    "\n%D Differential Full"
-    "\n%G Accepted Rejected"
-    "\n%H SHA256 SHA384 SHA512"
-    "\n%K Absolute Recurring Relative"
-    "\n%L DiagnosticsLog SecurityLog"
-    "\n%M BootNotification DiagnosticsStatusNotification FirmwareStatusNotification"
-    " Heartbeat MeterValues StatusNotification"
-    "\n%N Accepted Pending Rejected"
-    "\n%P ChargePointMaxProfile TxDefaultProfile TxProfile"
-    "\n%R Daily Weekly"
-    "\n%S Accepted Blocked Expired Invalid ConcurrentTx"
-    "\n%T Accepted Rejected UnknownMessageId UnknownVendorId"
-    "\n%U A W"
-    "\n%X BootNotification LogStatusNotification FirmwareStatusNotification"
-    " Heartbeat MeterValues SignChargePointCertificate StatusNotification"
-    "\n"
+    b"\n%A Inoperative Operative"
+    b"\n%B Hard Soft"
+    b"\n%C CentralSystemRootCertificate ManufacturerRootCertificate"
+    b"\n%D Differential Full"
+    b"\n%G Accepted Rejected"
+    b"\n%H SHA256 SHA384 SHA512"
+    b"\n%K Absolute Recurring Relative"
+    b"\n%L DiagnosticsLog SecurityLog"
+    b"\n%M BootNotification DiagnosticsStatusNotification FirmwareStatusNotification"
+    b" Heartbeat MeterValues StatusNotification"
+    b"\n%N Accepted Pending Rejected"
+    b"\n%P ChargePointMaxProfile TxDefaultProfile TxProfile"
+    b"\n%R Daily Weekly"
+    b"\n%S Accepted Blocked Expired Invalid ConcurrentTx"
+    b"\n%T Accepted Rejected UnknownMessageId UnknownVendorId"
+    b"\n%U A W"
+    b"\n%X BootNotification LogStatusNotification FirmwareStatusNotification"
+    b" Heartbeat MeterValues SignChargePointCertificate StatusNotification"
+    b"\n"
 )
 
 
 def _line(tag):
-    # (start, end) of the fields after `tag` in _S, or None.
-    k = _S.find("\n" + tag)
+    # (start, end) of the fields after `tag` (str or bytes) in _S, or None.
+    # _S is bytes: on MicroPython a str index or slice at offset n walks n
+    # UTF-8 characters (about 80 k Cortex-M instructions at the end of _S),
+    # a bytes one does not.
+    key = b"\n" + (tag.encode() if type(tag) is str else tag)
+    k = _S.find(key)
     while k >= 0:
-        i = k + 1 + len(tag)
-        if _S.startswith("\n", i):
+        i = k + len(key)
+        if _S.startswith(b"\n", i):
             return i, i
-        if _S.startswith(" ", i):
-            return i + 1, _S.find("\n", i)
-        k = _S.find("\n" + tag, i)
+        if _S.startswith(b" ", i):
+            return i + 1, _S.find(b"\n", i)
+        k = _S.find(key, i)
     return None
 
 
@@ -190,12 +194,12 @@ def _obj(i, end, d):
     start = i
     seen = 0
     while i < end:
-        j = _S.find(" ", i, end)
+        j = _S.find(b" ", i, end)
         if j < 0:
             j = end
-        c = _S.find(":", i, j)
-        req = _S.startswith("!", j - 1)
-        name = _S[i:c]
+        c = _S.find(b":", i, j)
+        req = _S.startswith(b"!", j - 1)
+        name = _S[i:c].decode()
         if name in d:
             seen += 1
             e = _val(c + 1, j - 1 if req else j, d[name])
@@ -220,9 +224,9 @@ def _has(start, end, name):
     # Is `name` a field name in _S[start:end]?
     if " " in name or ":" in name:
         return False
-    name += ":"
+    name = (name + ":").encode()
     k = _S.find(name, start, end)
-    while k >= 0 and not _S.startswith(" ", k - 1) and k != start:
+    while k >= 0 and not _S.startswith(b" ", k - 1) and k != start:
         k = _S.find(name, k + 1, end)
     return k >= 0
 
@@ -230,7 +234,7 @@ def _has(start, end, name):
 def _val(p, end, v):
     # Check value `v` against the type token _S[p:end]. An error's description
     # is the rest of the path after the field name.
-    t = _S[p]
+    t = chr(_S[p])
     if t == "[":
         if type(v) is not list:
             return _TYPE, ": not an array"
@@ -242,7 +246,7 @@ def _val(p, end, v):
     if t == "o":
         if type(v) is not dict:
             return _TYPE, ": not an object"
-        r = _line("@" + _S[p + 1])
+        r = _line(b"@" + _S[p + 1:p + 2])
         e = _obj(r[0], r[1], v)
         if e:
             return e[0], "." + e[1]
@@ -265,10 +269,10 @@ def _val(p, end, v):
     if type(v) is not str:
         return _TYPE, ": not a string"
     if t == "s":
-        if end > p + 1 and len(v) > int(_S[p + 1:end]):
+        if end > p + 1 and len(v) > int(_S[p + 1:end].decode()):
             return _PROP, ": too long"
     elif t == "e":
-        if not _enum(_line("%" + _S[p + 1]), v):
+        if not _enum(_line(b"%" + _S[p + 1:p + 2]), v):
             return _PROP, ": bad enum"
     elif t == "t":
         if not _datetime(v):
@@ -281,13 +285,14 @@ def _val(p, end, v):
 def _enum(r, v):
     # Is `v` one of the space-separated words in _S[r[0]:r[1]]?
     i, end = r
-    n = len(v)
-    if not n or " " in v or "\n" in v:
+    if not v or " " in v or "\n" in v:
         return False
+    v = v.encode()
+    n = len(v)
     k = _S.find(v, i, end)
     while k >= 0:
-        if (k == i or _S.startswith(" ", k - 1)) and (
-                k + n == end or _S.startswith(" ", k + n)):
+        if (k == i or _S.startswith(b" ", k - 1)) and (
+                k + n == end or _S.startswith(b" ", k + n)):
             return True
         k = _S.find(v, k + 1, end)
     return False
