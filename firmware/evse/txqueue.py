@@ -223,7 +223,7 @@ class TxQueue:
     def _summary(self, i):
         # The record's facts for the diagnostics log (a line is cut at 200
         # characters): where the energy of an unregistered session stays.
-        seq, kind, local = self.index[i]
+        seq, kind, local = self.index[i][:3]
         try:
             p = json.loads(self.j.read(seq))["p"]
         except Exception:  # noqa: BLE001 - unreadable: the log says so
