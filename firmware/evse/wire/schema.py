@@ -188,26 +188,41 @@ def _top(r, payload):
     return _obj(r[0], r[1], payload)
 
 
+_MEMO = {}  # line start -> its parsed fields, for the few lines in use (at most 6)
+
+
+def _fields(i, end):
+    # [(name, type start, type end, required)] of the fields in _S[i:end],
+    # parsed once: an array of objects (schedule periods, list entries)
+    # makes no field-name strings per element.
+    f = _MEMO.get(i)
+    if f is None:
+        f = []
+        k = i
+        for w in _S[i:end].split(b" ") if i < end else ():
+            c = w.find(b":")
+            req = w.endswith(b"!")
+            f.append((w[:c].decode(), k + c + 1, k + len(w) - req, req))
+            k += len(w) + 1
+        if len(_MEMO) > 5:
+            _MEMO.clear()
+        _MEMO[i] = f
+    return f
+
+
 def _obj(i, end, d):
     # Check dict `d` against the fields in _S[i:end], in that order, so the
     # first error found is the same on every port.
     start = i
     seen = 0
-    while i < end:
-        j = _S.find(b" ", i, end)
-        if j < 0:
-            j = end
-        c = _S.find(b":", i, j)
-        req = _S.startswith(b"!", j - 1)
-        name = _S[i:c].decode()
+    for name, p, q, req in _fields(i, end):
         if name in d:
             seen += 1
-            e = _val(c + 1, j - 1 if req else j, d[name])
+            e = _val(p, q, d[name])
             if e:
                 return e[0], name + e[1]
         elif req:
             return _PROTO, name + ": required"
-        i = j + 1
     if seen == len(d):
         return None
     # Some key is not in the schema: name the smallest, so the answer does
