@@ -188,7 +188,8 @@ def _top(r, payload):
     return _obj(r[0], r[1], payload)
 
 
-_MEMO = {}  # line start -> its parsed fields, for the few lines in use (at most 6)
+# line start -> its parsed fields, for the few lines in use (at most 6)
+_MEMO = {}  # type: dict[int, list[tuple[str, int, int, bool]]]
 
 
 def _fields(i, end):
