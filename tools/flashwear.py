@@ -35,7 +35,7 @@ sys.path[:0] = [os.path.join(ROOT, "firmware"), ROOT, HERE]
 
 from boards.sim.board import SimBoard  # noqa: E402
 from evse.station import Station  # noqa: E402
-from evse.storage import FileStorage  # noqa: E402
+from evse.store.storage import FileStorage  # noqa: E402
 from mcu_bench import Clock, Csms  # noqa: E402
 
 _REAL = (builtins.open, os.rename)

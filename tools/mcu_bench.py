@@ -22,7 +22,7 @@ from boards.sim.board import SimBoard  # noqa: E402
 from evse import rpc  # noqa: E402
 from evse.compat import ticks_add  # noqa: E402
 from evse.station import Station  # noqa: E402
-from evse.storage import FileStorage  # noqa: E402
+from evse.store.storage import FileStorage  # noqa: E402
 from evse.timestamp import format_utc  # noqa: E402
 
 RUNS = 5
