@@ -19,7 +19,7 @@ except ImportError:  # a checkout: tools/.. and firmware/ on the path
     sys.path.insert(0, _here + "/../firmware")
 
 from boards.sim.board import SimBoard  # noqa: E402
-from evse import rpc  # noqa: E402
+from evse.wire import rpc  # noqa: E402
 from evse.compat import ticks_add  # noqa: E402
 from evse.station import Station  # noqa: E402
 from evse.store.storage import FileStorage  # noqa: E402
