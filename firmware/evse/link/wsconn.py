@@ -48,13 +48,14 @@ async def _handshake(reader, writer, ws):
 
 async def connect(host, port, path, *, headers=None, ssl=None, server_hostname=None,
                   subprotocol="ocpp1.6", timeout_s=10, ping_interval_s=0,
-                  pong_timeout_s=10, max_message=65536) -> "WsConnection":
+                  pong_timeout_s=10, max_message=65536, rx=None) -> "WsConnection":
     """Open a WebSocket. Raises OSError (WsError for a refused or broken
     handshake and for timeouts, with `.status` set when the server answered).
-    `ssl` goes straight to asyncio.open_connection."""
+    `ssl` goes straight to asyncio.open_connection. `rx` (ws.RxBuffer) is
+    the buffer messages are received into, kept by the caller across links."""
     default_port = 443 if ssl else 80
     host_hdr = host if port == default_port else f"{host}:{port}"
-    ws = WsClient(host_hdr, path, subprotocol, headers, max_message=max_message)
+    ws = WsClient(host_hdr, path, subprotocol, headers, max_message=max_message, rx=rx)
     if ssl:
         # CPython refuses server_hostname without ssl.
         opening = open_connection(host, port, ssl=ssl, server_hostname=server_hostname or host)
@@ -101,7 +102,8 @@ class WsConnection:
         self._ws = ws
         self._ping_s = ping_interval_s
         self._pong_s = pong_timeout_s
-        self._inbox = []  # type: list[str]
+        self._inbox = []  # type: list  # str, or ws.Frame (in the receive buffer)
+        self._lent = False  # recv() handed out a Frame: released at the next recv()
         self._wlock = asyncio.Lock()
         self._msg_ev = asyncio.Event()  # inbox grew or connection ended
         self._room_ev = asyncio.Event()  # inbox has room again
@@ -140,12 +142,20 @@ class WsConnection:
         if self._ping_s:
             self._pinger = asyncio.create_task(self._ping_loop())
 
-    async def recv(self) -> "str | None":
-        """Next text message; None once the connection is closed or dead."""
+    async def recv(self):
+        """Next text message: a str, or over 1 KB a ws.Frame read in place
+        (valid until the next recv()); None once the connection is closed
+        or dead."""
+        if self._lent:  # the caller is done with the Frame it got last
+            self._lent = False
+            self._ws.release()
+            self._room_ev.set()
         while True:
             if self._inbox:
                 self._room_ev.set()
-                return self._inbox.pop(0)
+                msg = self._inbox.pop(0)
+                self._lent = not isinstance(msg, str)
+                return msg
             if self.closed:
                 return None
             self._msg_ev.clear()
@@ -236,11 +246,14 @@ class WsConnection:
 
     async def _pump(self, pending):
         await self._handle(pending)
-        while not self.closed and self._ws.state != CLOSED:
-            if len(self._inbox) >= _INBOX:
-                # Back-pressure: stop reading until recv() makes room.
+        ws = self._ws
+        while not self.closed and ws.state != CLOSED:
+            if len(self._inbox) >= _INBOX or ws.held:
+                # Back-pressure: stop reading until recv() makes room (or
+                # gives back the receive buffer a Frame was read in).
                 self._room_ev.clear()
                 await self._room_ev.wait()
+                await self._handle(ws.events())  # what release() parsed
                 continue
             data = await self._read()
             self._rx_ev.set()
