@@ -55,6 +55,24 @@ def imports():
 RT = [None]  # the running Runtime (device path: main.run's cores[0])
 
 
+def trace_hooks():
+    """MCU_TRACE=1: a hook that raises prints its traceback (where a
+    MemoryError came from) before the station logs it as usual."""
+    from evse.station import Station
+
+    run = Station._run
+
+    def _run(self, fn, *args):
+        def shown(st, *a):
+            try:
+                fn(st, *a)
+            except Exception as e:
+                sys.print_exception(e)  # type: ignore[attr-defined]
+                raise
+        return run(self, shown, *args)
+    Station._run = _run
+
+
 def vendor(st, msg, data):
     if msg == "mem":
         rt = RT[0]
@@ -170,6 +188,8 @@ def main_():
         return
     imports()
     print("MEM imports", mem() - BASE)
+    if __import__("os").getenv("MCU_TRACE"):
+        trace_hooks()
     asyncio.run(sim() if KIND == "sim" else device())
 
 
