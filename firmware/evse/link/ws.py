@@ -111,8 +111,13 @@ class RxBuffer:
     big message arriving in a fragmented heap needs no new contiguous block
     once one like it has been received."""
 
-    def __init__(self, size=0):
+    def __init__(self, size=0, read=1024, piece=512):
         self.buf = bytearray(size)
+        # Made with it (at boot, by the runtime): the socket read buffer and
+        # the two write buffers of big outgoing frames (evse.wsconn), so no
+        # link and no big message needs a new block for them later.
+        self.rd = bytearray(read)
+        self.wr = (bytearray(piece), bytearray(piece))
 
     def need(self, n, keep):
         """Room for n bytes; the first `keep` bytes survive a growth."""
@@ -247,7 +252,7 @@ class WsClient:
         self._op = 0  # opcode of the frame being read
         self._fin = 0
         self._ctl = bytearray()  # control frame payload (<= 125 bytes)
-        self._rx = rx or RxBuffer()  # data messages are received into rx.buf
+        self.rx = self._rx = rx or RxBuffer()  # data messages are received into rx.buf
         self._mlen = 0  # bytes of the message being reassembled
         self._ascii = True  # no byte >= 0x80 in it so far
         self.held = False  # a Frame in rx.buf is out: parse no further until release()

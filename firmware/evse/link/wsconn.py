@@ -30,8 +30,16 @@ class WsError(OSError):
 async def _handshake(reader, writer, ws):
     writer.write(ws.handshake_request())
     await writer.drain()
+    into = getattr(reader, "readinto", None)
     while ws.state == CONNECTING:
-        data = await reader.read(_READ)
+        if into is None:
+            data = await reader.read(_READ)
+        else:  # the buffer every link of this owner reads into (ws.RxBuffer)
+            buf = ws.rx.rd
+            n = None
+            while n is None:  # None: a TLS record not complete yet
+                n = await into(buf)
+            data = memoryview(buf)[:n]
         ws.receive_data(data)
         if not data:
             break
@@ -112,11 +120,10 @@ class WsConnection:
         self._reader = None  # type: asyncio.Task | None
         self._pinger = None  # type: asyncio.Task | None
         self.error = None  # an unexpected exception that ended the link (MemoryError...)
-        self._wbuf = None  # type: bytearray | None
         # MicroPython's Stream.readinto fills one buffer for the whole link;
         # read(n) would allocate n bytes per call.
         self._into = getattr(reader, "readinto", None)
-        self._rbuf = bytearray(_READ) if self._into is not None else None
+        self._rbuf = ws.rx.rd if self._into is not None else None
 
     def peer_certs(self):
         """DER certificates the TLS peer's chain holds, leaf first: the chain
@@ -175,9 +182,7 @@ class WsConnection:
         # masked copy of the whole frame (encode() shares the str's bytes
         # on MicroPython).
         data = text.encode()
-        if self._wbuf is None:
-            self._wbuf = bytearray(_PIECE)
-        buf = self._wbuf
+        buf = self._ws.rx.wr[0]
         async with self._wlock:
             for piece in masked_pieces(self._ws.text_head(buf, len(data)), data, buf):
                 self._w.write(bytes(piece))  # a transport may keep what it is given
@@ -193,18 +198,20 @@ class WsConnection:
             raise WsError("websocket not open")
         from evse.wire.jsonout import Chunks
 
-        if self._wbuf is None:
-            self._wbuf = bytearray(_PIECE)
-        buf = self._wbuf
+        buf, chunk = self._ws.rx.wr
         async with self._wlock:
             hl, key = self._ws.text_head(buf, out.size())
             w = self._w
-            w.write(bytes(buf[:hl]))
+            whole = memoryview(buf)
+            w.write(bytes(whole[:hl]))
 
-            def emit(mv):  # a full chunk is _PIECE bytes (a multiple of 4): the key stays in phase
+            # A full chunk is _PIECE bytes (a multiple of 4): the key stays in
+            # phase. One copy per piece (the stream may keep what the socket
+            # does not take at once), not two as bytes(buf[:n]) would make.
+            def emit(mv):
                 mask_into(buf, 0, mv, key)
-                w.write(bytes(buf[:len(mv)]))
-            ch = Chunks(emit, _PIECE)
+                w.write(bytes(whole[:len(mv)]))
+            ch = Chunks(emit, len(chunk), chunk)
             out.dump(ch.write)
             ch.flush()
             await w.drain()
