@@ -54,7 +54,7 @@ def basic_auth(user, password):
 
 class Runtime:
     def __init__(self, station, url=None, cp_id=None, password=None, ssl=None, log=None,
-                 backoff_ms=(1000, 60000)):
+                 backoff_ms=(1000, 60000), rx=None):
         self.st = station
         self.url, self.cp_id, self.password = url, cp_id, password
         self.ssl = ssl  # an explicit TLS context (tests); else built from the link
@@ -73,7 +73,8 @@ class Runtime:
         self._retry_ms = None  # the pause after the failed connect, once drawn
         # Every link receives into this one buffer (grown to the biggest
         # message, never shrunk): no frame-sized block is needed again later.
-        self._rx = RxBuffer()
+        # The device passes one for every core it builds (a Soft reset).
+        self._rx = rx or RxBuffer()
         self._stop = False
         self.beat = station.clock.ms()  # tick of the last timer round that completed
         self.faults = 0  # exceptions the runtime's tasks survived
