@@ -163,7 +163,7 @@ def to_record(p):
 
 def write_record(p, write):
     """The fields of to_record() as a JSON array (from_record takes the
-    decoded list as well), written through write(str) a piece at a time:
+    decoded list as well), written through write(str or bytes) a piece at a time:
     neither the periods as a list nor the profile's text exist at once."""
     import json
 
@@ -173,8 +173,11 @@ def write_record(p, write):
             write(", null")
             continue
         write(", [")
-        for i in range(0, len(arr), 16):  # a short str per 16 periods
-            write(("," if i else "") + ",".join([str(v) for v in arr[i:i + 16]]))
+        for i in range(0, len(arr), 64):  # one short text per 64 periods: little garbage
+            if i:
+                write(", ")
+            text = json.dumps(list(arr[i:i + 64])).encode()  # MicroPython: no copy
+            write(memoryview(text)[1:-1])  # the numbers without their brackets
         write("]")
     write("]")
 

@@ -228,7 +228,7 @@ class ProfileStack:
         return [to_record(p) for p in self._table]
 
     def write_json(self, write):
-        """dump() as JSON through write(str), a profile at a time in pieces
+        """dump() as JSON through write(str or bytes), a profile at a time in pieces
         (chargingprofile.write_record): load() takes what it wrote."""
         write("[")
         for i, p in enumerate(self._table):
