@@ -183,6 +183,15 @@ class Run:
         self.wait(lambda: len(self.cs.calls("StatusNotification")) >= 2 * boots, "StatusNotification")
         time.sleep(0.3)  # the boot's last writes
 
+    def answers(self) -> bool:
+        """The station still answers the CSMS (within 15 s, over any link)."""
+        try:
+            self.wait(lambda: CP in self.cs.csms.stations, "the link", 15)
+            self.mcu("info")
+            return True
+        except Fail:
+            return False
+
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
@@ -320,6 +329,33 @@ class Checker:
                 lo = mid
         return hi
 
+    def inject(self, name: str, transport: str, heaps: list[int]) -> list[tuple[int, str, str]]:
+        """The workload in heaps too small for it: a real MemoryError at
+        whichever allocation fails first (frames in and out, the streamed
+        list and profiles, handlers, the stop card, storage). Each row is
+        (heap, what failed, what the station did next): "answers" when it
+        still answers the CSMS afterwards (over the link it kept or a new
+        one), "exited" when the exception left the core (the device then
+        fails safe and resets, main.py)."""
+        rows = []
+        kind, fn = WORKLOADS[name]
+        for heap in heaps:
+            r = Run(self.cs[transport], self.micropy, heap, kind, self.ca if transport == "wss" else None)
+            why, after = "completed", "answers"
+            try:
+                fn(r)
+                r.check()
+            except Fail as e:
+                why = str(e)[:90]
+                if not r.answers():
+                    after = "exited" if r.proc.poll() is not None else "silent"
+            finally:
+                r.close()
+            rows.append((heap, why, after))
+            if self.verbose:
+                print("  inject %s %s %d: %s -> %s" % (name, transport, heap, why, after), file=sys.stderr)
+        return rows
+
     def imports(self, lib: str | None = None) -> int:
         p = subprocess.run([self.micropy, DRIVER, "imports", "-", "-", "-"] + ([lib] if lib else []),
                            capture_output=True, text=True, cwd=ROOT, timeout=60, env=_env())
@@ -380,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--transport", choices=("ws", "wss"), default="wss")
     ap.add_argument("--heap", type=int, help="one run at this heap (bytes) instead of a bisection")
     ap.add_argument("--quick", action="store_true", help="skip the .mpy row")
+    ap.add_argument("--inject", action="store_true",
+                    help="with --workload: run it in heaps from --heap down (4 KB steps, 12 runs), report what failed")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args(argv)
     if not a.micropython:
@@ -389,6 +427,12 @@ def main(argv: list[str] | None = None) -> int:
     print("MicroPython: %s%s" % (ver, "" if is32 else "  (NOT 32-bit: sys.maxsize != 2**31-1)"))
     ch = Checker(a.micropython, a.verbose)
     try:
+        if a.workload and a.inject:
+            top = a.heap or ch.smallest(a.workload, a.transport) or 0
+            print("| heap | MemoryError at | then |\n|---:|---|---|")
+            for heap, why, after in ch.inject(a.workload, a.transport, [top - 4 * KB * i for i in range(1, 13)]):
+                print("| %d KB | %s | %s |" % (heap // KB, why.replace("|", "/"), after), flush=True)
+            return 0
         if a.workload and a.heap:
             ok, r = ch.attempt(a.workload, a.transport, a.heap)
             print(a.workload, a.transport, a.heap, "ok" if ok else "FAIL", r.figures)

@@ -8,6 +8,7 @@ write on a socket.
 """
 import asyncio
 import gc
+import sys
 
 from evse.compat import const
 from evse.link.transport import open_connection
@@ -16,6 +17,14 @@ from evse.link.ws import CLOSED, CONNECTING, OPEN, WsClient, mask_into, masked_p
 _READ = const(1024)  # bytes per socket read
 _INBOX = const(4)  # text messages held before the reader stops reading
 _PIECE = const(512)  # bytes per write of a big outgoing frame (a multiple of 4)
+# MicroPython's Stream.write hands the view to the socket and copies only
+# what it did not take (out_buf += rest): a view of our buffer is safe and
+# costs nothing. CPython's transports may keep the object: copy there.
+_COPY = sys.implementation.name == "cpython"
+
+
+def _out(buf):
+    return bytes(buf) if _COPY else buf
 
 
 class WsError(OSError):
@@ -185,7 +194,7 @@ class WsConnection:
         buf = self._ws.rx.wr[0]
         async with self._wlock:
             for piece in masked_pieces(self._ws.text_head(buf, len(data)), data, buf):
-                self._w.write(bytes(piece))  # a transport may keep what it is given
+                self._w.write(_out(piece))
                 await self._w.drain()
 
     async def send_out(self, out) -> None:
@@ -203,14 +212,13 @@ class WsConnection:
             hl, key = self._ws.text_head(buf, out.size())
             w = self._w
             whole = memoryview(buf)
-            w.write(bytes(whole[:hl]))
+            w.write(_out(whole[:hl]))
 
             # A full chunk is _PIECE bytes (a multiple of 4): the key stays in
-            # phase. One copy per piece (the stream may keep what the socket
-            # does not take at once), not two as bytes(buf[:n]) would make.
+            # phase. No copy per piece on MicroPython (_out).
             def emit(mv):
                 mask_into(buf, 0, mv, key)
-                w.write(bytes(whole[:len(mv)]))
+                w.write(_out(whole[:len(mv)]))
             ch = Chunks(emit, len(chunk), chunk)
             out.dump(ch.write)
             ch.flush()
