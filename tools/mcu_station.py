@@ -56,8 +56,9 @@ RT = [None]  # the running Runtime (device path: main.run's cores[0])
 
 
 def trace_hooks():
-    """MCU_TRACE=1: a hook that raises prints its traceback (where a
-    MemoryError came from) before the station logs it as usual."""
+    """MCU_TRACE=1: a hook that raises, and the link's reader when it dies,
+    print the traceback (where a MemoryError came from) before the station
+    logs it as usual."""
     from evse.station import Station
 
     run = Station._run
@@ -71,6 +72,14 @@ def trace_hooks():
                 raise
         return run(self, shown, *args)
     Station._run = _run
+    from evse.wsconn import WsConnection
+
+    died = WsConnection._died
+
+    def _died(self, e):
+        sys.print_exception(e)  # type: ignore[attr-defined]
+        return died(self, e)
+    WsConnection._died = _died
 
 
 def vendor(st, msg, data):

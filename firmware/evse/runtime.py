@@ -28,6 +28,8 @@ _FAULT_MS = const(200)  # pause after a task survived an exception (no hot loop)
 # between the garbage (measured on 32-bit MicroPython: the largest free block
 # after a 100-entry SendLocalList at a 200 KB heap 104 KB instead of 2.2 KB).
 _GC_EVERY = const(16384)
+if hasattr(gc, "threshold"):  # MicroPython (CPython has its own gc); at import: before the core is built
+    gc.threshold(_GC_EVERY)
 
 
 def parse_url(url):
@@ -122,8 +124,6 @@ class Runtime:
 
     async def run(self):
         """Run until the station asks for a reboot; returns its kind."""
-        if hasattr(gc, "threshold"):  # MicroPython (CPython has its own gc)
-            gc.threshold(_GC_EVERY)
         timer = asyncio.create_task(self._timer_loop())
         try:
             while self.st.reboot is None and not self._stop:

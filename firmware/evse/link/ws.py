@@ -111,8 +111,8 @@ class RxBuffer:
     big message arriving in a fragmented heap needs no new contiguous block
     once one like it has been received."""
 
-    def __init__(self, size=0, read=1024, piece=512):
-        self.buf = bytearray(size)
+    def __init__(self, size=_SMALL, read=1024, piece=512):
+        self.buf = bytearray(size)  # every message up to _SMALL fits from the start
         # Made with it (at boot, by the runtime): the socket read buffer and
         # the two write buffers of big outgoing frames (evse.wsconn), so no
         # link and no big message needs a new block for them later.
@@ -348,11 +348,16 @@ class WsClient:
                 self._events.append(("close", 1006, ""))  # 7.1.5: abnormal
             self.state = CLOSED
             return
-        self._buf.extend(data)
         if self.state == CONNECTING:
+            self._buf.extend(data)
             self._read_head()
-        if self.state != CONNECTING:
-            self._read_frames()
+            if self.state != CONNECTING and self._buf:
+                self._read_frames(self._buf)
+        elif self._buf:  # a header the last read cut, or what waits behind a held Frame
+            self._buf.extend(data)
+            self._read_frames(self._buf)
+        else:  # parsed where it was read: only an incomplete header is copied
+            self._read_frames(data)
 
     def events(self) -> list:
         """Pending events, oldest first; the queue is emptied."""
@@ -377,8 +382,7 @@ class WsClient:
         self._mlen = 0
         return -1
 
-    def _read_frames(self):
-        buf = self._buf
+    def _read_frames(self, buf):
         n = len(buf)
         pos = 0
         while self.state != CLOSED and not self._got_close and not self.held:
@@ -406,10 +410,12 @@ class WsClient:
                 break
             self._need = -1
             self._frame_done()
-        if self.state == CLOSED or self._got_close:
-            self._buf = bytearray()  # nothing may follow a close frame (5.5.1)
-        elif pos:
-            self._buf = buf[pos:]
+        if self.state == CLOSED or self._got_close or pos == n:
+            self._buf = bytearray()  # all used (nothing may follow a close frame, 5.5.1)
+        elif pos or buf is not self._buf:
+            # A cut header (a few bytes) or, behind a held Frame, the rest of
+            # one read: `buf` may be the caller's buffer, reused next read.
+            self._buf = bytearray(memoryview(buf)[pos:n])
 
     def _header(self, buf, pos, n):
         """Parse a frame header at buf[pos:]; its length, 0 if incomplete, -1 on error."""
@@ -496,7 +502,7 @@ class WsClient:
         if self.held:
             self.held = False
             if self._buf and self.state != CLOSED:
-                self._read_frames()
+                self._read_frames(self._buf)
 
     def _on_close(self, p):
         code = 1005  # 7.1.5: no status code present
