@@ -209,7 +209,7 @@ async def run(mod, board, cfg, clock, wdt=None, safe=False, cores=None):
     import gc
 
     from evse.runtime import Runtime
-    from evse.ws import RxBuffer
+    from evse.link.ws import RxBuffer
 
     cores = cores if cores is not None else [None, safe]
     rx = RxBuffer()  # the link buffers, made once: every core reuses them

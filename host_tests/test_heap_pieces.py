@@ -6,7 +6,7 @@ import json
 
 from vmcheck import run_both
 
-from evse.journal import Journal
+from evse.store.journal import Journal
 
 STOP = {"l": 3, "p": {"transactionId": 7, "meterStop": 20000, "timestamp": "2026-01-01T00:20:00Z",
                       "reason": "Local", "idTag": "ABC", "transactionData": [
@@ -19,8 +19,8 @@ STOP = {"l": 3, "p": {"transactionId": 7, "meterStop": 20000, "timestamp": "2026
 
 SCRIPT = """
 import json
-from evse.journal import Journal
-from evse.files import ensure_dir
+from evse.store.journal import Journal
+from evse.store.files import ensure_dir
 ensure_dir('/tmp/hp')
 j = Journal('/tmp/hp/j')
 j.open(False)
@@ -57,10 +57,10 @@ def test_damaged_big_record_is_refused_not_parsed(tmp_path):
 
 
 def test_profiles_snapshot_in_pieces_loads_back_the_same_table():
-    from evse.profilestack import SmartCharging
+    from evse.profilestack import ProfileStack
     from evse.timestamp import format_utc
 
-    sc = SmartCharging(max_periods=192)
+    sc = ProfileStack(max_periods=192)
     for k in (1, 2, 3):
         per = [{"startPeriod": i * 60, "limit": 6 + i % 20} for i in range(192)]
         if k == 3:
@@ -73,7 +73,7 @@ def test_profiles_snapshot_in_pieces_loads_back_the_same_table():
     out = []
     sc.write_json(lambda s: out.append(s if isinstance(s, str) else bytes(s).decode()))
     assert max(len(s) for s in out) < 512  # pieces of 64 periods at most, not the text (6 KB)
-    back = SmartCharging(max_periods=192)
+    back = ProfileStack(max_periods=192)
     back.load(json.loads("".join(out)))
     assert [json.loads(r) for r in back.dump()] == [json.loads(r) for r in sc.dump()]
     assert back.count == 3

@@ -72,7 +72,7 @@ def trace_hooks():
                 raise
         return run(self, shown, *args)
     Station._run = _run
-    from evse.wsconn import WsConnection
+    from evse.link.wsconn import WsConnection
 
     died = WsConnection._died
 

@@ -187,7 +187,7 @@ class TxQueue:
         # characters): where the energy of an unregistered session stays.
         seq, kind, local = self.index[i]
         try:
-            p = json.loads(self.j.read(seq))["p"]
+            p = self.j.load(seq)["p"]
         except Exception:  # noqa: BLE001 - unreadable: the log says so
             return "record %d unreadable" % seq
         keys = ("connectorId", "idTag", "meterStart", "reservationId", "timestamp") if kind == START else \

@@ -114,7 +114,7 @@ class RxBuffer:
     def __init__(self, size=_SMALL, read=1024, piece=512):
         self.buf = bytearray(size)  # every message up to _SMALL fits from the start
         # Made with it (at boot, by the runtime): the socket read buffer and
-        # the two write buffers of big outgoing frames (evse.wsconn), so no
+        # the two write buffers of big outgoing frames (evse.link.wsconn), so no
         # link and no big message needs a new block for them later.
         self.rd = bytearray(read)
         self.wr = (bytearray(piece), bytearray(piece))

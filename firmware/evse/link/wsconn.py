@@ -140,7 +140,11 @@ class WsConnection:
         (CPython), else the peer's own certificate (MicroPython); [] when
         the platform tells nothing."""
         w = self._w
-        obj = w.get_extra_info("ssl_object") if hasattr(w, "get_extra_info") else None
+        obj = None
+        try:
+            obj = w.get_extra_info("ssl_object")
+        except (AttributeError, KeyError):  # MicroPython's Stream knows only "peername" (a KeyError)
+            pass
         if obj is None:
             obj = getattr(w, "s", None)  # MicroPython: the stream's SSLSocket
         try:

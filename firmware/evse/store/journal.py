@@ -369,7 +369,7 @@ class Journal:
         return _OVERHEAD + len(prefix) + len(data)
 
     def _emit_json(self, f, seq, kind, obj, ln):
-        from evse.jsonout import Chunks, dump
+        from evse.wire.jsonout import Chunks, dump
 
         h = struct.pack(_HDR, seq, kind, ln)
         f.write(h)
@@ -438,9 +438,9 @@ class Journal:
         return seq
 
     def append_json(self, kind, obj):
-        """append() of obj's JSON text, written in pieces (evse.jsonout):
+        """append() of obj's JSON text, written in pieces (evse.wire.jsonout):
         the text of a big record is never in RAM."""
-        from evse import jsonout
+        from evse.wire import jsonout
 
         self._check()
         ln = jsonout.size(obj)
