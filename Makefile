@@ -5,7 +5,7 @@ NODE    := node_modules/.stamp-deps
 FW_SRC  := $(shell find firmware boards -name '*.py' 2>/dev/null)
 SIM_URL ?=
 
-.PHONY: test browser pytest mpy check build sim bench bench-crypto flashwear memreport fuzz soak conformance clean fleet-demo locust-demo deploy repl image package-json
+.PHONY: test browser pytest mpy check build sim bench bench-crypto flashwear memreport mcu-check fuzz soak conformance clean fleet-demo locust-demo deploy repl image package-json
 
 test: $(VENV) $(NODE) browser check mpy pytest
 
@@ -45,6 +45,14 @@ sim: $(VENV)
 
 memreport: $(VENV) $(NODE)
 	$(PY) tools/memreport.py
+
+# The heap on a real MicroPython binary (issue 18; docs/PERFORMANCE.md says how
+# to build one): the smallest heap per workload over ws and wss against the CSMS.
+# Given to `make test`, host_tests/test_mcu_heap.py checks the budgets on it.
+MICROPY ?=
+export MICROPY
+mcu-check: $(VENV)
+	$(PY) tools/mcucheck.py $(if $(MICROPY),--micropython $(MICROPY))
 
 fuzz: $(VENV)
 	FUZZ_EXAMPLES=20000 $(PY) -m pytest -q host_tests/test_fuzz_station.py host_tests/test_schema.py host_tests/test_pki_der.py

@@ -209,8 +209,10 @@ async def run(mod, board, cfg, clock, wdt=None, safe=False, cores=None):
     import gc
 
     from evse.runtime import Runtime
+    from evse.link.ws import RxBuffer
 
     cores = cores if cores is not None else [None, safe]
+    rx = RxBuffer()  # the link buffers, made once: every core reuses them
     tasks = []
     if cfg.get("ssid"):
         tasks.append(asyncio.create_task(_keep_wifi(mod, cfg)))
@@ -224,7 +226,7 @@ async def run(mod, board, cfg, clock, wdt=None, safe=False, cores=None):
             if not started:  # the MCU itself started (a soft reset only rebuilds the core)
                 st.security_event("StartupOfTheDevice", "safe mode" if safe else None)
                 started = True
-            cores[0] = Runtime(st)
+            cores[0] = Runtime(st, rx=rx)
             st = None  # the runtime holds the core; nothing else may (see below)
             kind = await cores[0].run()  # reads st.link before every connect
             # A Soft reset must not hold two cores at once: the old one is

@@ -25,6 +25,7 @@ import os
 import shlex
 import subprocess
 import sys
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -114,6 +115,16 @@ def board_modules(board: str, index: dict[str, tuple[str, str]]) -> list[str]:
 # -- the manifest
 
 
+class _Options:
+    """manifestfile.py's IncludeOptions: include()'s keywords; None for any other."""
+
+    def __init__(self, kw: dict[str, Any]) -> None:
+        self.__dict__.update(kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return None
+
+
 def frozen_modules(path: str | None = None) -> tuple[set[str], list[str]]:
     """(module names a MicroPython manifest freezes, what it leaves to the
     port: includes under $(PORT_DIR) and require() packages). Evaluates the
@@ -121,7 +132,7 @@ def frozen_modules(path: str | None = None) -> tuple[set[str], list[str]]:
     mods: set[str] = set()
     port: list[str] = []
 
-    def run(p: str) -> None:
+    def run(p: str, kw: dict[str, Any] | None = None) -> None:
         if os.path.isdir(p):
             p = os.path.join(p, "manifest.py")
         here = os.path.dirname(os.path.abspath(p))
@@ -138,14 +149,14 @@ def frozen_modules(path: str | None = None) -> tuple[set[str], list[str]]:
         def module(name, base_path=".", opt=None):
             mods.add(name[:-3].replace("/", "."))
 
-        def include(q, **kw):
+        def include(q, **opts):
             if q.startswith("$("):
                 port.append(q)
             else:
-                run(os.path.join(here, q))
+                run(os.path.join(here, q), opts)
 
         env = {"metadata": lambda **kw: None, "package": package, "module": module, "include": include,
-               "require": lambda name, **kw: port.append("require " + name), "options": argparse.Namespace()}
+               "require": lambda name, **kw: port.append("require " + name), "options": _Options(kw or {})}
         with open(p, encoding="utf-8") as f:
             exec(compile(f.read(), p, "exec"), env)
 

@@ -161,7 +161,31 @@ def to_record(p):
     return json.dumps(_fields(p))
 
 
-def _fields(p):
+def write_record(p, write):
+    """The fields of to_record() as a JSON array (from_record takes the
+    decoded list as well), written through write(str or bytes) a piece at a time:
+    neither the periods as a list nor the profile's text exist at once."""
+    import json
+
+    write(json.dumps(_fields(p, False))[:-1])  # the scalars, "]" left off
+    for arr in (p.starts, p.limits, p.phases):
+        if arr is None:
+            write(", null")
+            continue
+        write(", [")
+        for i in range(0, len(arr), 64):  # one short text per 64 periods: little garbage
+            if i:
+                write(", ")
+            text = json.dumps(list(arr[i:i + 64])).encode()  # MicroPython: no copy
+            write(memoryview(text)[1:-1])  # the numbers without their brackets
+        write("]")
+    write("]")
+
+
+def _fields(p, periods=True):
+    if not periods:
+        return [_REC_VERSION, p.id, p.connector, p.purpose, p.stack, p.kind, p.recur, p.unit,
+                p.start, p.valid_from, p.valid_to, p.duration, p.tx_id]
     return [_REC_VERSION, p.id, p.connector, p.purpose, p.stack, p.kind, p.recur, p.unit,
             p.start, p.valid_from, p.valid_to, p.duration, p.tx_id,
             list(p.starts), list(p.limits), None if p.phases is None else list(p.phases)]

@@ -38,6 +38,7 @@ from evse.chargingprofile import (
     from_record,
     parse,
     to_record,
+    write_record,
 )
 
 _SCALE = const(6)      # lcm(1, 2, 3): W * 6 / phases stays an integer
@@ -226,8 +227,18 @@ class ProfileStack:
         """Installed profiles as a list of compact JSON strings."""
         return [to_record(p) for p in self._table]
 
+    def write_json(self, write):
+        """dump() as JSON through write(str or bytes), a profile at a time in pieces
+        (chargingprofile.write_record): load() takes what it wrote."""
+        write("[")
+        for i, p in enumerate(self._table):
+            if i:
+                write(",")
+            write_record(p, write)
+        write("]")
+
     def load(self, data):
-        """Replace the table by dump() output; bad entries are skipped."""
+        """Replace the table by dump() or write_json() output; bad entries are skipped."""
         table = []
         try:
             for rec in data:

@@ -18,9 +18,18 @@ from evse.compat import const, ticks_diff
 from evse.link.backoff import Backoff
 from evse.link.url import port as urlport
 from evse.link.url import split as urlsplit
+from evse.link.ws import RxBuffer
 
 _BEAT_MS = const(5000)  # longest timer sleep: the watchdog sees the core tick
 _FAULT_MS = const(200)  # pause after a task survived an exception (no hot loop)
+# Collect after this many bytes allocated rather than when the heap is
+# exhausted: the allocator (first fit) then keeps reusing the low holes, so
+# what a big message leaves alive is not scattered over the whole heap
+# between the garbage (measured on 32-bit MicroPython: the largest free block
+# after a 100-entry SendLocalList at a 200 KB heap 104 KB instead of 2.2 KB).
+_GC_EVERY = const(16384)
+if hasattr(gc, "threshold"):  # MicroPython (CPython has its own gc); at import: before the core is built
+    gc.threshold(_GC_EVERY)
 
 
 def parse_url(url):
@@ -47,7 +56,7 @@ def basic_auth(user, password):
 
 class Runtime:
     def __init__(self, station, url=None, cp_id=None, password=None, ssl=None, log=None,
-                 backoff_ms=(1000, 60000)):
+                 backoff_ms=(1000, 60000), rx=None):
         self.st = station
         self.url, self.cp_id, self.password = url, cp_id, password
         self.ssl = ssl  # an explicit TLS context (tests); else built from the link
@@ -64,6 +73,10 @@ class Runtime:
         self._retry = asyncio.Event()
         self._backoff = Backoff(base_ms=backoff_ms[0], max_ms=backoff_ms[1])
         self._retry_ms = None  # the pause after the failed connect, once drawn
+        # Every link receives into this one buffer (grown to the biggest
+        # message, never shrunk): no frame-sized block is needed again later.
+        # The device passes one for every core it builds (a Soft reset).
+        self._rx = rx or RxBuffer()
         self._stop = False
         self.beat = station.clock.ms()  # tick of the last timer round that completed
         self.faults = 0  # exceptions the runtime's tasks survived
@@ -197,7 +210,7 @@ class Runtime:
             self.conn = await wsconn.connect(
                 host, port, path, headers=headers, ssl=ctx,
                 server_hostname=host if ctx is not None else None,
-                ping_interval_s=self.st.config.get("WebSocketPingInterval"))
+                ping_interval_s=self.st.config.get("WebSocketPingInterval"), rx=self._rx)
         except Exception as e:  # DNS, refused, TLS, HTTP 401: all retried
             ms = self._retry_ms = self._backoff.next_ms()
             self.log("warn", "connect failed: %r; next try in %d ms" % (e, ms))

@@ -61,7 +61,12 @@ def _tx_of(st, cid):
 
 
 def _save(st):
-    st.smart.store.save(st.smart.engine.dump())
+    store, engine = st.smart.store, st.smart.engine
+    pieces = getattr(store, "save_pieces", None)
+    if pieces is not None:  # 3 profiles of 192 periods are 6 KB of JSON: never one str
+        pieces(engine.write_json)
+    else:
+        store.save(engine.dump())
 
 
 def _reapply(st):

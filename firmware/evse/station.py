@@ -235,7 +235,7 @@ class Station:
         elif kind == rpc.CALLRESULT or kind == rpc.CALLERROR:
             self._on_answer(m, now)
         else:
-            self._event({"event": "received", "type": "invalid", "text": text[:200]})
+            self._event({"event": "received", "type": "invalid", "text": rpc.head_text(text)})
             if not self._invalid(m[3]):
                 self.log("warn", "bad frame: " + m[3])
             if m[1] is not None:
@@ -246,7 +246,7 @@ class Station:
         """receive() raised (MemoryError parsing a frame): answer the CALL
         if its id can be read; state is as before the frame."""
         self.now = now
-        uid = rpc.recover_id(text) if isinstance(text, str) else None
+        uid = rpc.recover_id(text) if text is not None else None
         if uid is not None:
             oom = isinstance(error, MemoryError)
             self._send_error(uid, "InternalError", "out of memory" if oom else "internal error")
@@ -259,8 +259,7 @@ class Station:
             return False
         uid, action, r = head
         if self.trace is not None:  # tools on the host want the payload
-            import json
-            self._frame_event("received", "CALL", action, uid, json.loads(text)[3])
+            self._frame_event("received", "CALL", action, uid, rpc.loads(text)[3])
         if self._rejected(action):
             return True
         from evse.wire.jsonstream import JsonError

@@ -66,11 +66,11 @@ class TxQueue:
 
     # ---- enqueue -----------------------------------------------------
     def _put(self, kind, rec):
-        data = json.dumps(rec).encode()
         dropped = False
         while True:
             try:
-                seq = self.j.append(kind, data)
+                # In pieces: a StopTransaction with 20 meter values is 8 KB of JSON.
+                seq = self.j.append_json(kind, rec)
                 self._room(dropped)
                 return seq
             except JournalFull:
@@ -161,7 +161,7 @@ class TxQueue:
         while self.index:
             seq, kind, local = self.index[0][:3]
             try:
-                payload = json.loads(self.j.read(seq))["p"]
+                payload = self.j.load(seq)["p"]
             except Exception:  # unreadable: nothing to send
                 self.log("error", "txqueue: record %d unreadable, dropped" % seq)
                 self._remove(0)
@@ -225,7 +225,7 @@ class TxQueue:
         # characters): where the energy of an unregistered session stays.
         seq, kind, local = self.index[i][:3]
         try:
-            p = json.loads(self.j.read(seq))["p"]
+            p = self.j.load(seq)["p"]
         except Exception:  # noqa: BLE001 - unreadable: the log says so
             return "record %d unreadable" % seq
         keys = ("connectorId", "idTag", "meterStart", "reservationId", "timestamp") if kind == START else \
@@ -258,7 +258,7 @@ class TxQueue:
         for seq, kind, _local, _c, _f, _t in self.index:
             if kind == START and seq not in stopped:
                 try:
-                    out.append((seq, json.loads(self.j.read(seq))["p"]))
+                    out.append((seq, self.j.load(seq)["p"]))
                 except Exception:
                     pass
         return out

@@ -22,6 +22,8 @@ CLOSED = "closed"
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 _MAX_HEAD = const(4096)  # largest handshake response we accept
 _MASK_BLOCK = const(64)  # bytes XORed per big-int step when masking
+_SMALL = const(1024)  # longest message handed out as a str; longer ones stay in the buffer
+_GROW = const(1024)  # the receive buffer grows in steps of this
 
 _OP_CONT = const(0)
 _OP_TEXT = const(1)
@@ -102,6 +104,57 @@ def _utf8(data):
     return s
 
 
+class RxBuffer:
+    """Where a link's data messages are received: one bytearray kept across
+    messages (and across links, when the owner passes it to each new
+    client). It grows to the largest message seen and never shrinks, so a
+    big message arriving in a fragmented heap needs no new contiguous block
+    once one like it has been received."""
+
+    def __init__(self, size=_SMALL, read=1024, piece=512):
+        self.buf = bytearray(size)  # every message up to _SMALL fits from the start
+        # Made with it (at boot, by the runtime): the socket read buffer and
+        # the two write buffers of big outgoing frames (evse.link.wsconn), so no
+        # link and no big message needs a new block for them later.
+        self.rd = bytearray(read)
+        self.wr = (bytearray(piece), bytearray(piece))
+
+    def need(self, n, keep):
+        """Room for n bytes; the first `keep` bytes survive a growth."""
+        if n <= len(self.buf):
+            return
+        n = (n + _GROW - 1) // _GROW * _GROW
+        if not keep:
+            self.buf = b""  # the old block is free before the new one is made
+            self.buf = bytearray(n)
+            return
+        new = bytearray(n)
+        new[:keep] = memoryview(self.buf)[:keep]
+        self.buf = new
+
+
+class Frame:
+    """A text message over _SMALL bytes, read in place: buf[:n] of the
+    link's RxBuffer, valid until the link's next recv(). Readers take the
+    buffer as it is (jsonstream.Reader(f.buf, n=f.n)); text() copies it."""
+
+    def __init__(self, buf, n):
+        self.buf = buf
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def mv(self):
+        return memoryview(self.buf)[:self.n]
+
+    def text(self):
+        return str(self.mv(), "utf-8")
+
+    def __eq__(self, other):
+        return self.text() == other if isinstance(other, str) else self is other
+
+
 def mask_into(out, off, data, key):
     """out[off:off+len(data)] = data XOR key (5.3), a block at a time through
     big ints (MPZ on ESP32/rp2) rather than a Python loop per byte."""
@@ -164,7 +217,9 @@ def masked_pieces(head, payload, buf):
 class WsClient:
     """Client side of one WebSocket connection.
 
-    Events from `events()` are tuples: ("open", subprotocol), ("text", str),
+    Events from `events()` are tuples: ("open", subprotocol), ("text", str
+    or, over _SMALL bytes, a Frame: then nothing more is parsed until
+    release()),
     ("binary", bytes), ("ping", bytes), ("pong", bytes), ("close", code,
     reason) and ("error", reason). After "error" the state is closed: send
     `fail_bytes()` (if not empty) and drop the socket. Send methods return
@@ -172,7 +227,7 @@ class WsClient:
     """
 
     def __init__(self, host, path, subprotocol="ocpp1.6", headers=None,
-                 key=None, max_message=65536):
+                 key=None, max_message=65536, rx=None):
         if key is None:
             key = random_bytes(16)
         if len(key) != 16:
@@ -197,7 +252,10 @@ class WsClient:
         self._op = 0  # opcode of the frame being read
         self._fin = 0
         self._ctl = bytearray()  # control frame payload (<= 125 bytes)
-        self._msg = bytearray()  # data message being reassembled
+        self.rx = self._rx = rx or RxBuffer()  # data messages are received into rx.buf
+        self._mlen = 0  # bytes of the message being reassembled
+        self._ascii = True  # no byte >= 0x80 in it so far
+        self.held = False  # a Frame in rx.buf is out: parse no further until release()
         self._msg_op = 0  # opcode of that message; 0 when none
 
     # -- handshake (4.1) --------------------------------------------------
@@ -290,11 +348,16 @@ class WsClient:
                 self._events.append(("close", 1006, ""))  # 7.1.5: abnormal
             self.state = CLOSED
             return
-        self._buf.extend(data)
         if self.state == CONNECTING:
+            self._buf.extend(data)
             self._read_head()
-        if self.state != CONNECTING:
-            self._read_frames()
+            if self.state != CONNECTING and self._buf:
+                self._read_frames(self._buf)
+        elif self._buf:  # a header the last read cut, or what waits behind a held Frame
+            self._buf.extend(data)
+            self._read_frames(self._buf)
+        else:  # parsed where it was read: only an incomplete header is copied
+            self._read_frames(data)
 
     def events(self) -> list:
         """Pending events, oldest first; the queue is emptied."""
@@ -316,14 +379,13 @@ class WsClient:
         self._events.append(("error", reason))
         self.state = CLOSED
         self._buf = bytearray()
-        self._msg = bytearray()
+        self._mlen = 0
         return -1
 
-    def _read_frames(self):
-        buf = self._buf
+    def _read_frames(self, buf):
         n = len(buf)
         pos = 0
-        while self.state != CLOSED and not self._got_close:
+        while self.state != CLOSED and not self._got_close and not self.held:
             if self._need < 0:
                 used = self._header(buf, pos, n)
                 if used <= 0:
@@ -333,18 +395,27 @@ class WsClient:
             if take:
                 # Payload goes straight to its destination: the receive
                 # buffer never holds more than one chunk plus a header.
-                dest = self._ctl if self._op >= _OP_CLOSE else self._msg
-                dest.extend(memoryview(buf)[pos:pos + take])
+                piece = memoryview(buf)[pos:pos + take]
+                if self._op >= _OP_CLOSE:
+                    self._ctl.extend(piece)
+                else:
+                    m = self._mlen
+                    memoryview(self._rx.buf)[m:m + take] = piece
+                    self._mlen = m + take
+                    if self._ascii and max(piece) > 0x7F:
+                        self._ascii = False
                 pos += take
                 self._need -= take
             if self._need:
                 break
             self._need = -1
             self._frame_done()
-        if self.state == CLOSED or self._got_close:
-            self._buf = bytearray()  # nothing may follow a close frame (5.5.1)
-        elif pos:
-            self._buf = buf[pos:]
+        if self.state == CLOSED or self._got_close or pos == n:
+            self._buf = bytearray()  # all used (nothing may follow a close frame, 5.5.1)
+        elif pos or buf is not self._buf:
+            # A cut header (a few bytes) or, behind a held Frame, the rest of
+            # one read: `buf` may be the caller's buffer, reused next read.
+            self._buf = bytearray(memoryview(buf)[pos:n])
 
     def _header(self, buf, pos, n):
         """Parse a frame header at buf[pos:]; its length, 0 if incomplete, -1 on error."""
@@ -380,8 +451,9 @@ class WsClient:
                 return self._error("bad length", 1002)  # 5.2: MSB must be 0
         if op < _OP_CLOSE:
             # Refuse before buffering anything: memory stays bounded.
-            if len(self._msg) + ln > self.max_message:
+            if self._mlen + ln > self.max_message:
                 return self._error("message too big", 1009)
+            self._rx.need(self._mlen + ln, self._mlen)  # once per frame, at its full size
             if op:
                 self._msg_op = op
             self._fin = fin
@@ -405,19 +477,32 @@ class WsClient:
             return
         if not self._fin:
             return
-        data = self._msg
-        mop = self._msg_op
-        self._msg = bytearray()
-        self._msg_op = 0
+        n, mop, ascii = self._mlen, self._msg_op, self._ascii
+        self._mlen, self._msg_op, self._ascii = 0, 0, True
+        data = memoryview(self._rx.buf)[:n]
         if mop == _OP_BIN:
             self._events.append(("binary", bytes(data)))
             return
         try:
-            text = _utf8(data)
+            if n <= _SMALL:
+                text = _utf8(data)
+            elif not ascii and not _valid_utf8(data):
+                raise ValueError("invalid utf-8")
+            else:  # read in place; the buffer is lent out until release()
+                text = Frame(self._rx.buf, n)
+                self.held = True
         except ValueError:
             self._error("invalid utf-8", 1007)  # 8.1
             return
         self._events.append(("text", text))
+
+    def release(self):
+        """The Frame handed out is done with: parse what came after it
+        (new events may follow)."""
+        if self.held:
+            self.held = False
+            if self._buf and self.state != CLOSED:
+                self._read_frames(self._buf)
 
     def _on_close(self, p):
         code = 1005  # 7.1.5: no status code present

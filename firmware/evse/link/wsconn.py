@@ -8,6 +8,7 @@ write on a socket.
 """
 import asyncio
 import gc
+import sys
 
 from evse.compat import const
 from evse.link.transport import open_connection
@@ -16,6 +17,14 @@ from evse.link.ws import CLOSED, CONNECTING, OPEN, WsClient, mask_into, masked_p
 _READ = const(1024)  # bytes per socket read
 _INBOX = const(4)  # text messages held before the reader stops reading
 _PIECE = const(512)  # bytes per write of a big outgoing frame (a multiple of 4)
+# MicroPython's Stream.write hands the view to the socket and copies only
+# what it did not take (out_buf += rest): a view of our buffer is safe and
+# costs nothing. CPython's transports may keep the object: copy there.
+_COPY = sys.implementation.name == "cpython"
+
+
+def _out(buf):
+    return bytes(buf) if _COPY else buf
 
 
 class WsError(OSError):
@@ -30,8 +39,16 @@ class WsError(OSError):
 async def _handshake(reader, writer, ws):
     writer.write(ws.handshake_request())
     await writer.drain()
+    into = getattr(reader, "readinto", None)
     while ws.state == CONNECTING:
-        data = await reader.read(_READ)
+        if into is None:
+            data = await reader.read(_READ)
+        else:  # the buffer every link of this owner reads into (ws.RxBuffer)
+            buf = ws.rx.rd
+            n = None
+            while n is None:  # None: a TLS record not complete yet
+                n = await into(buf)
+            data = memoryview(buf)[:n]
         ws.receive_data(data)
         if not data:
             break
@@ -48,13 +65,14 @@ async def _handshake(reader, writer, ws):
 
 async def connect(host, port, path, *, headers=None, ssl=None, server_hostname=None,
                   subprotocol="ocpp1.6", timeout_s=10, ping_interval_s=0,
-                  pong_timeout_s=10, max_message=65536) -> "WsConnection":
+                  pong_timeout_s=10, max_message=65536, rx=None) -> "WsConnection":
     """Open a WebSocket. Raises OSError (WsError for a refused or broken
     handshake and for timeouts, with `.status` set when the server answered).
-    `ssl` goes straight to asyncio.open_connection."""
+    `ssl` goes straight to asyncio.open_connection. `rx` (ws.RxBuffer) is
+    the buffer messages are received into, kept by the caller across links."""
     default_port = 443 if ssl else 80
     host_hdr = host if port == default_port else f"{host}:{port}"
-    ws = WsClient(host_hdr, path, subprotocol, headers, max_message=max_message)
+    ws = WsClient(host_hdr, path, subprotocol, headers, max_message=max_message, rx=rx)
     if ssl:
         # CPython refuses server_hostname without ssl.
         opening = open_connection(host, port, ssl=ssl, server_hostname=server_hostname or host)
@@ -101,7 +119,8 @@ class WsConnection:
         self._ws = ws
         self._ping_s = ping_interval_s
         self._pong_s = pong_timeout_s
-        self._inbox = []  # type: list[str]
+        self._inbox = []  # type: list  # str, or ws.Frame (in the receive buffer)
+        self._lent = False  # recv() handed out a Frame: released at the next recv()
         self._wlock = asyncio.Lock()
         self._msg_ev = asyncio.Event()  # inbox grew or connection ended
         self._room_ev = asyncio.Event()  # inbox has room again
@@ -110,11 +129,10 @@ class WsConnection:
         self._reader = None  # type: asyncio.Task | None
         self._pinger = None  # type: asyncio.Task | None
         self.error = None  # an unexpected exception that ended the link (MemoryError...)
-        self._wbuf = None  # type: bytearray | None
         # MicroPython's Stream.readinto fills one buffer for the whole link;
         # read(n) would allocate n bytes per call.
         self._into = getattr(reader, "readinto", None)
-        self._rbuf = bytearray(_READ) if self._into is not None else None
+        self._rbuf = ws.rx.rd if self._into is not None else None
 
     def peer_certs(self):
         """DER certificates the TLS peer's chain holds, leaf first: the chain
@@ -122,7 +140,11 @@ class WsConnection:
         (CPython), else the peer's own certificate (MicroPython); [] when
         the platform tells nothing."""
         w = self._w
-        obj = w.get_extra_info("ssl_object") if hasattr(w, "get_extra_info") else None
+        obj = None
+        try:
+            obj = w.get_extra_info("ssl_object")
+        except (AttributeError, KeyError):  # MicroPython's Stream knows only "peername" (a KeyError)
+            pass
         if obj is None:
             obj = getattr(w, "s", None)  # MicroPython: the stream's SSLSocket
         try:
@@ -140,12 +162,20 @@ class WsConnection:
         if self._ping_s:
             self._pinger = asyncio.create_task(self._ping_loop())
 
-    async def recv(self) -> "str | None":
-        """Next text message; None once the connection is closed or dead."""
+    async def recv(self):
+        """Next text message: a str, or over 1 KB a ws.Frame read in place
+        (valid until the next recv()); None once the connection is closed
+        or dead."""
+        if self._lent:  # the caller is done with the Frame it got last
+            self._lent = False
+            self._ws.release()
+            self._room_ev.set()
         while True:
             if self._inbox:
                 self._room_ev.set()
-                return self._inbox.pop(0)
+                msg = self._inbox.pop(0)
+                self._lent = not isinstance(msg, str)
+                return msg
             if self.closed:
                 return None
             self._msg_ev.clear()
@@ -165,12 +195,10 @@ class WsConnection:
         # masked copy of the whole frame (encode() shares the str's bytes
         # on MicroPython).
         data = text.encode()
-        if self._wbuf is None:
-            self._wbuf = bytearray(_PIECE)
-        buf = self._wbuf
+        buf = self._ws.rx.wr[0]
         async with self._wlock:
             for piece in masked_pieces(self._ws.text_head(buf, len(data)), data, buf):
-                self._w.write(bytes(piece))  # a transport may keep what it is given
+                self._w.write(_out(piece))
                 await self._w.drain()
 
     async def send_out(self, out) -> None:
@@ -183,18 +211,19 @@ class WsConnection:
             raise WsError("websocket not open")
         from evse.wire.jsonout import Chunks
 
-        if self._wbuf is None:
-            self._wbuf = bytearray(_PIECE)
-        buf = self._wbuf
+        buf, chunk = self._ws.rx.wr
         async with self._wlock:
             hl, key = self._ws.text_head(buf, out.size())
             w = self._w
-            w.write(bytes(buf[:hl]))
+            whole = memoryview(buf)
+            w.write(_out(whole[:hl]))
 
-            def emit(mv):  # a full chunk is _PIECE bytes (a multiple of 4): the key stays in phase
+            # A full chunk is _PIECE bytes (a multiple of 4): the key stays in
+            # phase. No copy per piece on MicroPython (_out).
+            def emit(mv):
                 mask_into(buf, 0, mv, key)
-                w.write(bytes(buf[:len(mv)]))
-            ch = Chunks(emit, _PIECE)
+                w.write(_out(whole[:len(mv)]))
+            ch = Chunks(emit, len(chunk), chunk)
             out.dump(ch.write)
             ch.flush()
             await w.drain()
@@ -236,11 +265,14 @@ class WsConnection:
 
     async def _pump(self, pending):
         await self._handle(pending)
-        while not self.closed and self._ws.state != CLOSED:
-            if len(self._inbox) >= _INBOX:
-                # Back-pressure: stop reading until recv() makes room.
+        ws = self._ws
+        while not self.closed and ws.state != CLOSED:
+            if len(self._inbox) >= _INBOX or ws.held:
+                # Back-pressure: stop reading until recv() makes room (or
+                # gives back the receive buffer a Frame was read in).
                 self._room_ev.clear()
                 await self._room_ev.wait()
+                await self._handle(ws.events())  # what release() parsed
                 continue
             data = await self._read()
             self._rx_ev.set()

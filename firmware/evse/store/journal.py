@@ -19,8 +19,10 @@ record (seq, segment, offset, size: ~16 bytes per record on a 32-bit port),
 bounded by max_bytes / 11; live() reads payloads one at a time.
 Disk: about 2 * max_bytes, plus the live bytes while compaction runs.
 """
+import json
 import os
 import struct
+import sys
 
 from evse.compat import const, crc32
 from evse.store.files import ensure_dir, remove, rename
@@ -33,6 +35,30 @@ _K_CHECKPOINT = const(253)
 _K_DELETE = const(255)
 KIND_MAX = const(252)  # kinds above are the journal's own
 DATA_MAX = const(65530)  # len is u16
+_BIG = const(1024)  # records longer than this are parsed from the file (load)
+_PIECE = const(256)  # bytes per write of a record written in pieces
+
+
+def _bounded(f, n):
+    """The next n bytes of file f as a stream json.load reads in place
+    (MicroPython: io.IOBase calls readinto), or None where that is missing."""
+    import io
+
+    base = getattr(io, "IOBase", None)
+    if base is None or sys.implementation.name == "cpython":
+        return None
+
+    class Part(base):
+        def readinto(self, buf):
+            k = min(len(buf), self.n)
+            if k <= 0:
+                return 0
+            got = f.readinto(memoryview(buf)[:k])
+            self.n -= got
+            return got
+    part = Part()
+    part.n = n
+    return part
 
 
 class JournalFull(Exception):
@@ -300,6 +326,24 @@ class Journal:
             raise KeyError(seq)
         return self._read(i)[1]
 
+    def load(self, seq):
+        """json.loads(read(seq)). A big record (a StopTransaction with its
+        meter values) is CRC-checked through the small buffer, then parsed
+        straight from the file: neither its bytes nor its text are in RAM."""
+        i = self._index(seq)
+        if i < 0:
+            raise KeyError(seq)
+        size = self._lens[i]
+        if size - _OVERHEAD <= _BIG:
+            return json.loads(self._read(i)[1])
+        with open(self._path(self._segs[i]), "rb") as f:
+            f.seek(self._offs[i])
+            if self._record(f, size) is None:
+                raise OSError("journal record %d damaged" % seq)
+            f.seek(self._offs[i] + _HDR_SIZE)
+            part = _bounded(f, size - _OVERHEAD)
+            return json.loads(f.read(size - _OVERHEAD)) if part is None else json.load(part)
+
     def live(self):
         """Iterator over live (seq, kind, data) in append order; payloads are
         read from flash one at a time. Deleting while iterating is fine."""
@@ -324,9 +368,27 @@ class Journal:
         f.write(struct.pack("<I", crc32(data, crc32(prefix, crc32(h)))))
         return _OVERHEAD + len(prefix) + len(data)
 
-    def _write(self, kind, prefix, data):
-        """Append one record with the next seq; (seq, segment, offset)."""
-        n = _OVERHEAD + len(prefix) + len(data)
+    def _emit_json(self, f, seq, kind, obj, ln):
+        from evse.wire.jsonout import Chunks, dump
+
+        h = struct.pack(_HDR, seq, kind, ln)
+        f.write(h)
+        crc = [crc32(h)]
+
+        def emit(mv):
+            f.write(mv)
+            crc[0] = crc32(mv, crc[0])
+        ch = Chunks(emit, _PIECE)
+        dump(obj, ch.write)
+        ch.flush()
+        if ch.total != ln:  # jsonout.size() and dump() disagree: a bug, not data
+            raise ValueError("record size")
+        f.write(struct.pack("<I", crc[0]))
+
+    def _write(self, kind, prefix, data, obj=None, ln=0):
+        """Append one record with the next seq; (seq, segment, offset).
+        With `obj`, the payload is its JSON (ln bytes), written in pieces."""
+        n = _OVERHEAD + (ln if obj is not None else len(prefix) + len(data))
         self._opened = False  # until the record is safely out
         if not self._files or (self._sizes[-1] and self._sizes[-1] + n > self.segment_bytes):
             self._roll(n)
@@ -335,7 +397,10 @@ class Journal:
         off = self._sizes[-1]
         # One open/write/close per record: close() is the littlefs commit.
         with open(self._path(seg), "ab") as f:
-            self._emit(f, seq, kind, prefix, data)
+            if obj is not None:
+                self._emit_json(f, seq, kind, obj, ln)
+            else:
+                self._emit(f, seq, kind, prefix, data)
         self._next = seq + 1
         self._sizes[-1] = off + n
         self._opened = True
@@ -412,6 +477,22 @@ class Journal:
             self._drop(i)
         if first:
             self._trim()
+        return seq
+
+    def append_json(self, kind, obj):
+        """append() of obj's JSON text, written in pieces (evse.wire.jsonout):
+        the text of a big record is never in RAM."""
+        from evse.wire import jsonout
+
+        self._check()
+        ln = jsonout.size(obj)
+        if not 0 <= kind <= KIND_MAX or ln > DATA_MAX:
+            raise ValueError("kind or size")
+        size = _OVERHEAD + ln
+        if self.live_bytes + size > self.max_bytes:
+            raise JournalFull()
+        seq, seg, off = self._write(kind, b"", None, obj, ln)
+        self._put(seq, seg, off, size)
         return seq
 
     def delete(self, seq):
@@ -513,6 +594,12 @@ class MemJournal:
         for s in seqs:
             self.delete(s)
         return seq
+
+    def load(self, seq):
+        return json.loads(self.read(seq))
+
+    def append_json(self, kind, obj):
+        return self.append(kind, json.dumps(obj).encode())
 
     def delete(self, seq):
         r = self._recs.pop(self._find(seq))

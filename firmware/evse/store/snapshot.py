@@ -54,7 +54,7 @@ class Snapshot:
 
     def save_pieces(self, dump):
         """save() for a big document without its JSON text in RAM:
-        dump(write) writes the JSON through write(str), a piece at a time.
+        dump(write) writes the JSON through write(str or bytes), a piece at a time.
         One pass: the CRC line is written last, over a placeholder."""
         crc = 0
         tmp = self.path + ".tmp"
@@ -63,7 +63,7 @@ class Snapshot:
 
             def write(s):
                 nonlocal crc
-                b = s.encode()
+                b = s.encode() if isinstance(s, str) else s  # bytes or a memoryview as they are
                 crc = crc32(b, crc)
                 f.write(b)
             dump(write)

@@ -73,8 +73,8 @@ class Chunks:
     and calls emit(memoryview) each time it is full, and on flush() with
     the rest. emit must use (or copy) the view before returning."""
 
-    def __init__(self, emit, size=512):
-        self._buf = bytearray(size)
+    def __init__(self, emit, size=512, buf=None):
+        self._buf = bytearray(size) if buf is None else buf  # buf: the caller's, kept
         self._mv = memoryview(self._buf)
         self._n = 0
         self._emit = emit

@@ -64,7 +64,7 @@ class JsonError(ValueError):
 class Reader:
     """A cursor over one JSON text; see the module docstring."""
 
-    def __init__(self, data, pos=0, max_depth=_DEPTH, max_size=_SIZE, max_number=_NUMBER):
+    def __init__(self, data, pos=0, max_depth=_DEPTH, max_size=_SIZE, max_number=_NUMBER, n=None):
         if isinstance(data, str):
             try:
                 data = data.encode()
@@ -72,7 +72,8 @@ class Reader:
                 raise JsonError("not UTF-8", 0) from None
         elif isinstance(data, memoryview):
             data = bytes(data)  # find() is needed, memoryview has none
-        self.buf = data
+        self.buf = data  # bytes or bytearray; the text is buf[:n]
+        self.n = len(data) if n is None else n
         self._mv = memoryview(data)
         self.pos = pos
         self.max_depth = max_depth
@@ -88,7 +89,7 @@ class Reader:
         whitespace. Returns True if tab/LF/CR occur (then strings check)."""
         b, found = self.buf, False
         for c in range(32):
-            i = b.find(bytes((c,)), pos)
+            i = b.find(bytes((c,)), pos, self.n)
             if i >= 0:
                 if c not in (9, 10, 13):
                     raise JsonError("control character", i)
@@ -103,7 +104,7 @@ class Reader:
     def _next(self):
         """Skip whitespace; the byte at the cursor (not consumed). Bytes up
         to 0x20 can only be whitespace: __init__ refused other controls."""
-        b, i, n = self.buf, self.pos, len(self.buf)
+        b, i, n = self.buf, self.pos, self.n
         while i < n:
             c = b[i]
             if c > 0x20:
@@ -308,7 +309,7 @@ class Reader:
         i = start + 1
         parts = None
         while True:
-            q = b.find(b'"', i)
+            q = b.find(b'"', i, self.n)
             if q < 0:
                 raise JsonError("unterminated string", start)
             e = b.find(b"\\", i, q)
@@ -348,7 +349,7 @@ class Reader:
             return e + 2
         cp = self._hex4(e + 2)
         i = e + 6
-        if 0xD800 <= cp < 0xDC00 and b[i:i + 2] == b"\\u":
+        if 0xD800 <= cp < 0xDC00 and i + 2 <= self.n and b[i:i + 2] == b"\\u":
             lo = self._hex4(i + 2)
             if 0xDC00 <= lo < 0xE000:
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)
@@ -359,7 +360,7 @@ class Reader:
 
     def _hex4(self, i):
         b = self.buf
-        if i + 4 > len(b):
+        if i + 4 > self.n:
             raise JsonError("bad \\u escape", i)
         v = 0
         for j in range(i, i + 4):
@@ -389,14 +390,14 @@ class Reader:
         return self._number(build)
 
     def _word(self, word, val):
-        if not self.buf.startswith(word, self.pos):
+        if self.pos + len(word) > self.n or not self.buf.startswith(word, self.pos):
             raise self._err("bad literal")
         self.pos += len(word)
         return val
 
     def _digits(self, i):
         """Index after a run of at least one digit starting at i."""
-        b, n, s = self.buf, len(self.buf), i
+        b, n, s = self.buf, self.n, i
         while i < n and 0x30 <= b[i] <= 0x39:
             i += 1
         if i == s:
@@ -405,7 +406,7 @@ class Reader:
 
     def _number(self, build):
         b, s = self.buf, self.pos
-        n = len(b)
+        n = self.n
         i = s + 1 if b[s] == _MINUS else s
         if i < n and b[i] == 0x30:
             i += 1

@@ -5,8 +5,11 @@ station may have outstanding (OCPP 1.6: at most one at a time) and gives
 every CALL a unique id. It never reads a clock: `now` is a tick value.
 """
 import json
+import sys
 
 from evse.compat import const, ticks_diff, random_bytes, hexlify
+
+_MP = sys.implementation.name != "cpython"
 
 CALL = const(2)
 CALLRESULT = const(3)
@@ -28,8 +31,11 @@ def recover_id(text):
     """Best effort: the unique id of a frame that is not valid OCPP-J.
 
     Only a frame that starts like `[2, "id"` yields an id; anything else
-    gets no answer (OCPP-J 4.2.3 needs an id to reply to).
+    gets no answer (OCPP-J 4.2.3 needs an id to reply to). `text` is a
+    str or a ws.Frame (its start is looked at).
     """
+    if not isinstance(text, str):
+        text = head_text(text, 128)
     i = text.find("[")
     if i < 0:
         return None
@@ -45,14 +51,32 @@ def recover_id(text):
     return text[q1 + 1:q2]
 
 
+def loads(text):
+    """json.loads of a frame: a str, or a ws.Frame read in place
+    (MicroPython's json reads any buffer; CPython's wants bytes)."""
+    if isinstance(text, str):
+        return json.loads(text)
+    return json.loads(text.mv() if _MP else bytes(text.mv()))
+
+
+def head_text(text, n=200):
+    """The start of a frame as a str (logs, recovering an id)."""
+    if isinstance(text, str):
+        return text[:n]
+    try:
+        return str(text.mv()[:n], "utf-8")
+    except UnicodeError:  # cut inside a character
+        return ""
+
+
 def decode(text):
-    """Parse one frame. Returns one of:
+    """Parse one frame (a str or a ws.Frame). Returns one of:
     (CALL, id, action, payload), (CALLRESULT, id, payload),
     (CALLERROR, id, code, description, details), or
     (None, id_or_None, error_code, description) for a malformed frame.
     """
     try:
-        msg = json.loads(text)
+        msg = loads(text)
     except (ValueError, TypeError):
         return (None, recover_id(text), "FormationViolation", "invalid JSON")
     if not isinstance(msg, list) or len(msg) < 3:
@@ -83,7 +107,7 @@ def decode_head(data):
     from evse.wire.jsonstream import JsonError, Reader
 
     try:
-        r = Reader(data)
+        r = Reader(data) if isinstance(data, (str, bytes, bytearray)) else Reader(data.buf, n=data.n)
         kind, uid, action = r.frame()
     except JsonError:
         return None
