@@ -135,11 +135,8 @@ def safe_station(board, cfg, clock):
     from evse.station import Station
     from evse.store.storage import FileStorage
 
-    from evse import security
-
     st = Station(board=board, clock=clock, storage=FileStorage(DATA), log=_log, features=SAFE_FEATURES)
-    security.provision(st, url=cfg["url"], cp_id=cfg["id"], password=cfg.get("password"),
-                       authkey=cfg.get("authorization_key"), ca=_read(cfg.get("ca")))
+    _provision(st, cfg, ca=_read(cfg.get("ca")))
     st.handlers["Reset"] = _safe_reset
     return st
 
@@ -153,19 +150,28 @@ def make_station(board, cfg, clock):
     from evse.station import Station
     from evse.store.storage import FileStorage
 
-    from evse import certificates, security
-
     st = Station(board=board, clock=clock, storage=FileStorage(DATA), log=_log)
     # Factory seeding: what the CSMS changed later (key, profile, client
     # certificate, roots it installed) stays. "ca", "cert", "key" name PEM
     # files; "profile" is the SecurityProfile to start with.
-    security.provision(st, url=cfg["url"], cp_id=cfg["id"], password=cfg.get("password"),
-                       authkey=cfg.get("authorization_key"), cert=_read(cfg.get("cert")),
-                       key=_read(cfg.get("key")), profile=cfg.get("profile"))
+    _provision(st, cfg, cert=_read(cfg.get("cert")), key=_read(cfg.get("key")), profile=cfg.get("profile"))
     ca = _read(cfg.get("ca"))
-    if ca:
+    if ca and st.certs is not None:
+        from evse import certificates
+
         certificates.provision(st, certificates.CS_ROOT, ca, replace=True)
     return st
+
+
+def _provision(st, cfg, **extra):
+    """Seed the link (the security feature) from the configuration; a build
+    without that feature connects with the configuration as it is (run)."""
+    if st.link is None:
+        return
+    from evse import security
+
+    security.provision(st, url=cfg["url"], cp_id=cfg["id"], password=cfg.get("password"),
+                       authkey=cfg.get("authorization_key"), **extra)
 
 
 async def _keep_wifi(mod, cfg):
@@ -226,7 +232,10 @@ async def run(mod, board, cfg, clock, wdt=None, safe=False, cores=None):
             if not started:  # the MCU itself started (a soft reset only rebuilds the core)
                 st.security_event("StartupOfTheDevice", "safe mode" if safe else None)
                 started = True
-            cores[0] = Runtime(st, rx=rx)
+            if st.link is not None:  # reads st.link before every connect
+                cores[0] = Runtime(st, rx=rx)
+            else:  # a build without the security feature
+                cores[0] = Runtime(st, cfg["url"], cfg["id"], cfg.get("password"), rx=rx)
             st = None  # the runtime holds the core; nothing else may (see below)
             kind = await cores[0].run()  # reads st.link before every connect
             # A Soft reset must not hold two cores at once: the old one is
