@@ -35,7 +35,8 @@ def sources(image: bool = False) -> list[tuple[str, str]]:
     for top, prefix in (("firmware", ""), ("boards", "boards/")):
         for base, _d, names in os.walk(os.path.join(ROOT, top)):
             for n in sorted(names):
-                if n.endswith(".py") and n != "manifest.py":  # manifests are build input
+                if n.endswith(".py") and n != "manifest.py" and os.path.basename(base) != "manifests":
+                    # manifests are build input, not modules
                     p = os.path.join(base, n)
                     rel = prefix + os.path.relpath(p, os.path.join(ROOT, top))
                     if not (image and rel in NOT_ON_DEVICE):
