@@ -13,13 +13,14 @@ States (all transitions live in this file):
 from binascii import b2a_base64
 
 from evse.compat import const, random_bytes
+from evse.link import wshandshake
 
 CONNECTING = "connecting"
 OPEN = "open"
-CLOSING = "closing"
+CLOSE_SENT = "close-sent"  # we began the close handshake: the peer's close is due
+CLOSE_RECEIVED = "close-received"  # the peer began it: our close (the echo) is due
 CLOSED = "closed"
 
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 _MAX_HEAD = const(4096)  # largest handshake response we accept
 _MASK_BLOCK = const(64)  # bytes XORed per big-int step when masking
 _SMALL = const(1024)  # longest message handed out as a str; longer ones stay in the buffer
@@ -31,26 +32,6 @@ _OP_BIN = const(2)
 _OP_CLOSE = const(8)
 _OP_PING = const(9)
 _OP_PONG = const(10)
-
-
-def _sha1(data):
-    try:
-        from hashlib import sha1
-    except ImportError:  # WebAssembly VM: hashlib has sha256 only
-        from evse.link.sha1 import sha1 as pure
-        return pure(data)
-    return sha1(data).digest()
-
-
-def accept_key(key: bytes) -> bytes:
-    """Expected Sec-WebSocket-Accept for a base64 Sec-WebSocket-Key (4.2.2)."""
-    return b2a_base64(_sha1(key + _GUID)).strip()
-
-
-def _tokens(value):
-    if value is None:
-        return []
-    return [t.strip().lower() for t in value.split(b",")]
 
 
 def _code_ok(code):
@@ -245,8 +226,6 @@ class WsClient:
         self._events = []
         self._buf = bytearray()
         self._scan = 0  # where to resume looking for the header end
-        self._sent_close = False
-        self._got_close = False
         self._fail = b""
         self._need = -1  # payload bytes still due; -1 while reading a header
         self._op = 0  # opcode of the frame being read
@@ -262,22 +241,7 @@ class WsClient:
 
     def handshake_request(self) -> bytes:
         """The HTTP Upgrade request to send first."""
-        lines = [
-            f"GET {self.path} HTTP/1.1",
-            "Host: " + self.host,
-            "Upgrade: websocket",
-            "Connection: Upgrade",
-            "Sec-WebSocket-Key: " + self._key.decode(),
-            "Sec-WebSocket-Version: 13",
-        ]
-        if self.subprotocol:
-            lines.append("Sec-WebSocket-Protocol: " + self.subprotocol)
-        for name, value in self.headers:
-            if "\r" in name + value or "\n" in name + value:
-                raise ValueError("CR/LF in header " + name)
-            lines.append(name + ": " + value)
-        lines.append("\r\n")
-        return "\r\n".join(lines).encode()
+        return wshandshake.request(self.host, self.path, self._key, self.subprotocol, self.headers)
 
     def _read_head(self):
         buf = self._buf
@@ -301,38 +265,8 @@ class WsClient:
 
     def _check_head(self, head):
         """Reason the response is not an acceptable 101 (4.1 step 5), or None."""
-        lines = head.split(b"\r\n")
-        parts = lines[0].split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
-            return "bad status line"
-        try:
-            self.http_status = int(parts[1])
-        except ValueError:
-            return "bad status line"
-        if self.http_status != 101:
-            return f"http {self.http_status}"
-        hdrs = {}  # type: dict[bytes, bytes]
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep or line[:1] in (b" ", b"\t"):
-                return "bad header line"
-            name = name.strip().lower()
-            value = value.strip()
-            # Repeated fields combine into one comma list (RFC 9110 5.3).
-            hdrs[name] = hdrs[name] + b"," + value if name in hdrs else value
-        if b"websocket" not in _tokens(hdrs.get(b"upgrade")):
-            return "no upgrade: websocket"
-        if b"upgrade" not in _tokens(hdrs.get(b"connection")):
-            return "no connection: upgrade"
-        if hdrs.get(b"sec-websocket-accept") != accept_key(self._key):
-            return "bad sec-websocket-accept"
-        if b"sec-websocket-extensions" in hdrs:
-            return "extension not requested"
-        want = self.subprotocol.encode() if self.subprotocol else None
-        got = hdrs.get(b"sec-websocket-protocol")
-        if got != want:
-            return f"subprotocol {got!r}, wanted {want!r}"
-        return None
+        self.http_status, err = wshandshake.check(head, self._key, self.subprotocol)
+        return err
 
     # -- receiving ---------------------------------------------------------
 
@@ -344,7 +278,7 @@ class WsClient:
             if self.state == CONNECTING:
                 self._error("eof during handshake", 0)
                 return
-            if not self._got_close:
+            if self.state != CLOSE_RECEIVED:
                 self._events.append(("close", 1006, ""))  # 7.1.5: abnormal
             self.state = CLOSED
             return
@@ -372,9 +306,8 @@ class WsClient:
         return out
 
     def _error(self, reason, code):
-        if code and not self._sent_close and self.state != CONNECTING:
+        if code and self.state in (OPEN, CLOSE_RECEIVED):  # no close of ours sent yet
             self._fail = _frame(_OP_CLOSE, code.to_bytes(2, "big") + reason.encode())
-            self._sent_close = True
             self.fail_code = code
         self._events.append(("error", reason))
         self.state = CLOSED
@@ -385,7 +318,7 @@ class WsClient:
     def _read_frames(self, buf):
         n = len(buf)
         pos = 0
-        while self.state != CLOSED and not self._got_close and not self.held:
+        while (self.state == OPEN or self.state == CLOSE_SENT) and not self.held:
             if self._need < 0:
                 used = self._header(buf, pos, n)
                 if used <= 0:
@@ -410,7 +343,7 @@ class WsClient:
                 break
             self._need = -1
             self._frame_done()
-        if self.state == CLOSED or self._got_close or pos == n:
+        if (self.state != OPEN and self.state != CLOSE_SENT) or pos == n:
             self._buf = bytearray()  # all used (nothing may follow a close frame, 5.5.1)
         elif pos or buf is not self._buf:
             # A cut header (a few bytes) or, behind a held Frame, the rest of
@@ -449,6 +382,8 @@ class WsClient:
             ln = int.from_bytes(buf[pos + 2:pos + hl], "big")
             if ln >> 63:
                 return self._error("bad length", 1002)  # 5.2: MSB must be 0
+            if ln < (126 if hl == 4 else 65536):
+                return self._error("length not in its shortest form", 1002)  # 5.2: minimal bytes
         if op < _OP_CLOSE:
             # Refuse before buffering anything: memory stays bounded.
             if self._mlen + ln > self.max_message:
@@ -520,10 +455,9 @@ class WsClient:
             except ValueError:
                 self._error("invalid utf-8", 1007)
                 return
-        self._got_close = True
         self.close_code = code
         self._events.append(("close", code, reason))
-        self.state = CLOSED if self._sent_close else CLOSING
+        self.state = CLOSED if self.state == CLOSE_SENT else CLOSE_RECEIVED
 
     # -- sending -----------------------------------------------------------
 
@@ -563,7 +497,7 @@ class WsClient:
         """
         if self.state == CONNECTING:
             self.state = CLOSED
-        if self.state == CLOSED or self._sent_close:
+        if self.state == CLOSED or self.state == CLOSE_SENT:
             return b""
         payload = b""
         if code is not None:
@@ -572,6 +506,5 @@ class WsClient:
             payload = code.to_bytes(2, "big") + reason.encode()
             if len(payload) > 125:
                 raise ValueError("close reason too long")
-        self._sent_close = True
-        self.state = CLOSED if self._got_close else CLOSING
+        self.state = CLOSED if self.state == CLOSE_RECEIVED else CLOSE_SENT
         return _frame(_OP_CLOSE, payload)
