@@ -115,7 +115,7 @@ def idle(s: StationThread) -> None:
     """Wait until no CALL of the station is in flight or queued."""
     def quiet() -> bool:
         st = s.station
-        return st.rpc.pending is None and not st.outbox and not st.link.events.queue.count
+        return st.rpc.pending is None and not st.outbox and not st.seclog.queue.count
     wait_for(lambda: s.do(quiet), 10, "an idle station")
 
 
@@ -426,12 +426,12 @@ def test_23_not_implemented_is_final(pki: Pki, tmp_path: Path) -> None:
                   if m[0] == 4]
         assert errors and all(m[2] == "NotImplemented" for m in errors)
         assert [p["techInfo"] for p in got] == ["case 0", "case 1", "case 2"]  # each once, none blocked
-        assert s.do(lambda: s.station.link.events.queue.count) == 0
+        assert s.do(lambda: s.station.seclog.queue.count) == 0
         assert sum(" TamperDetectionActivated " in ln for ln in events(s)) == 3  # the log keeps them
         # A Soft Reset: its ResetOrReboot event is refused at once; the reboot does not wait the grace.
         assert c.call("I23", call.Reset(type="Soft")).status == "Accepted"
         wait_for(lambda: s.reboots == ["Soft"], 10, "reboot")
-        assert s.do(lambda: s.station.link.events.queue.count) == 0
+        assert s.do(lambda: s.station.seclog.queue.count) == 0
         sent = c.calls("SecurityEventNotification", "I23")
         assert sum(p["type"] == "TamperDetectionActivated" for p in sent) == 3  # nothing sent twice
     finally:
@@ -448,7 +448,7 @@ def test_23_not_implemented_and_bounded_retries_on_the_rig(tmp_path: Any) -> Non
     r.run(1000)
     assert [p["techInfo"] for p in r.sent("SecurityEventNotification")
             if p["type"] == "TamperDetectionActivated"] == ["a", "b"]
-    assert r.st.link.events.queue.count == 0
+    assert r.st.seclog.queue.count == 0
     # A Soft Reset does not wait the 5 s grace for an event the CSMS refuses.
     r.call("Reset", {"type": "Soft"})
     r.run(100)
@@ -461,7 +461,7 @@ def test_23_not_implemented_and_bounded_retries_on_the_rig(tmp_path: Any) -> Non
     r.st.security_event("TamperDetectionActivated", "c")
     r.run(10 * 60000)
     tries = [p for p in r.sent("SecurityEventNotification")[n:] if p.get("techInfo") == "c"]
-    assert len(tries) == 5 and r.st.link.events.queue.count == 0
+    assert len(tries) == 5 and r.st.seclog.queue.count == 0
 
 
 # ---- item 25 -----------------------------------------------------------------

@@ -81,7 +81,7 @@ def test_issue19_02_root_install_keeps_the_link(pki: Pki, tmp_path: Path, profil
                 if "AuthorizationKey" in p.get("techInfo", "")]
         assert len(sent) == 1, sent
         # ... and answered there: nothing of the security event queue waits to be retried.
-        assert s.do(lambda: s.station.link.events.retry_at) is None
+        assert s.do(lambda: s.station.seclog.retry_at) is None
         assert s.reboots == []
     finally:
         s.stop()

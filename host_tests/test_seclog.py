@@ -45,7 +45,7 @@ def test_offline_events_survive_a_power_cut_and_go_out_after_the_boot(tmp_path: 
     assert [p["type"] for p in sent] == ["TamperDetectionActivated", "MemoryExhaustion"]
     assert sent[0]["techInfo"] == "lid open" and "techInfo" not in sent[1]
     assert r.actions().index("BootNotification") < r.actions().index("SecurityEventNotification")
-    assert r.st.link.events.queue.count == 0  # answered: deleted
+    assert r.st.seclog.queue.count == 0  # answered: deleted
     r.reboot()
     r.connect()
     assert len(r.sent("SecurityEventNotification")) == 2  # not sent twice
@@ -60,7 +60,7 @@ def test_a_failed_notification_is_retried(tmp_path: Any) -> None:
     r.st.tick(r.clock.ms())
     r.cs.pump()
     assert len(r.sent("SecurityEventNotification")) == 1
-    assert r.st.link.events.queue.count == 1
+    assert r.st.seclog.queue.count == 1
     assert 0 < r.st.next_ms(r.clock.ms()) <= 30000
     r.st.disconnected(r.clock.ms())
     r.clock.advance(40000)
@@ -69,7 +69,7 @@ def test_a_failed_notification_is_retried(tmp_path: Any) -> None:
     r.cs.fail.clear()
     r.connect()
     assert len(r.sent("SecurityEventNotification")) == 2
-    assert r.st.link.events.queue.count == 0
+    assert r.st.seclog.queue.count == 0
 
 
 def test_repeats_of_a_waiting_event_are_logged_not_queued(tmp_path: Any) -> None:

@@ -225,3 +225,37 @@ def test_triggered_boot_does_not_resend_statuses(tmp_path):
     assert r.call("TriggerMessage", {"requestedMessage": "BootNotification"})[2] == {"status": "Accepted"}
     assert len(r.sent("BootNotification")) == 2
     assert len(r.sent("StatusNotification")) == n
+
+
+def test_send_queues_are_a_seam_and_send_needs_a_schema_row(tmp_path):
+    """Issue 17: the hub knows send queues only by their seam (txq and the
+    security log register themselves); a feature's own queue is sent the
+    same way, by order. send() refuses an action whose answer has no schema row."""
+    import pytest
+    from rig import Rig
+    r = Rig(str(tmp_path)).connect()
+    assert r.st.queues == [r.st.txq, r.st.seclog] or r.st.queues == [r.st.seclog, r.st.txq]
+
+    class OneShot:
+        name, last, corrupt = "probe", 0, False
+
+        def __init__(self):
+            self.sent = False
+
+        def head_call(self, st, now):
+            return None if self.sent else ("DataTransfer", {"vendorId": "probe"}, "ctx", 0)
+
+        def retry_ms(self, now):
+            return None
+
+        def pending(self, st):
+            return not self.sent
+
+    q = OneShot()
+    r.st.queues.append(q)
+    r.st.on_result["DataTransfer"] = lambda st, p, ctx: setattr(q, "sent", ctx == "ctx")
+    r.st.tick(r.clock.ms())
+    r.cs.pump()
+    assert {"vendorId": "probe"} in r.sent("DataTransfer") and q.sent
+    with pytest.raises(ValueError):
+        r.st.send("NoSuchAction", {})

@@ -93,7 +93,7 @@ def start(st, now):
 def source_lines(st, req):
     """The lines an upload sends (a fresh generator per pass)."""
     if req.get("sec"):
-        if getattr(st.link, "events", None) is not None:
+        if st.seclog is not None:
             from evse import seclog
             return _ended(seclog.lines(st, req["t0"], req["t1"]))
         return st.diag.log.lines(req["t0"], req["t1"], "security")

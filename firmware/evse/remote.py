@@ -124,10 +124,12 @@ def reboot(st, kind, reason="Reboot"):
 def _delivered(st):
     """Nothing durable waits (the journals would resend it after the
     reboot anyway, but once delivered it is not sent twice)."""
-    ev = st.link.events if st.link is not None else None
     # Security events waiting to retry (seclog.py) would not go within the
-    # grace anyway: they do not hold the reset.
-    return not len(st.txq) and (ev is None or not st.online or not ev.queue.count or ev.retry_at is not None)
+    # grace anyway: they do not hold the reset (each queue says, pending()).
+    for q in st.queues:
+        if q.pending(st):
+            return False
+    return True
 
 
 def _reboot_now(st, now):

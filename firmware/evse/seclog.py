@@ -45,7 +45,17 @@ _INVALID_MS = const(600000)  # InvalidMessages: one record per 10 minutes at mos
 LOG_ONLY = ("InvalidMessages", "AttemptedReplayAttacks")
 
 
+_LAST = const(0x3FFFFFFF)  # a send-queue order after everything: events go when nothing else waits
+
+
 class SecLog:
+    """st.seclog: the security log ring and the SecurityEventNotification
+    queue, one of the station's send queues (Station.queues)."""
+
+    name = "secq"
+    last = 0  # no order of its own for the outbox (its head goes last, _LAST)
+    corrupt = False  # its journals report corruption through the storage
+
     def __init__(self, storage, log_bytes=_LOG_BYTES, queue_bytes=_QUEUE_BYTES):
         self.ring = storage.journal("seclog", max_bytes=log_bytes, segment_bytes=_SEGMENT)
         self.queue = storage.journal("secq", max_bytes=queue_bytes, segment_bytes=_SEGMENT)
@@ -57,6 +67,30 @@ class SecLog:
         self.bad_at = None  # tick of the last InvalidMessages record
         self.bad_n = 0  # invalid frames since, not yet recorded
         self.bad_last = ""  # the reason of the newest of them
+
+    def payload(self, unix, kind, info):
+        """The SecurityEventNotification payload of an event."""
+        p = {"type": kind[:50], "timestamp": timestamp.format_utc(unix)}
+        if info:
+            p["techInfo"] = info[:255]
+        return p
+
+    def keep(self, p, unix):
+        """Record event payload `p` and queue its notification (durable)."""
+        self.record(unix, p["type"], p.get("techInfo"))
+        return self.notify(p)
+
+    # -- the send-queue seam (Station._pump, next_ms, remote._delivered) --
+    def head_call(self, st, now):
+        """(action, payload, ctx, order) to send now, or None."""
+        if st.registration != "Accepted":
+            return None
+        h = self.head(now)
+        return None if h is None else ("SecurityEventNotification", h[1], h[0], _LAST)
+
+    def pending(self, st):
+        """Something to deliver before a reset (one waiting to retry does not hold it)."""
+        return bool(st.online and self.queue.count and self.retry_at is None)
 
     def record(self, unix, kind, info):
         """Append to the ring, dropping the oldest records to make room."""
@@ -215,5 +249,4 @@ def lines(st, since=None, until=None):
 
 
 def _events(st):
-    link = st.link
-    return getattr(link, "events", None) if link is not None else None
+    return st.seclog

@@ -88,7 +88,6 @@ class Link:
         self.trial = None  # {field: previous value} while new values are tried
         self.fails = 0  # failed connects in a row
         self.failing = None  # security event of the current failure streak
-        self.events = None  # seclog.SecLog: security log + notification queue
         self.peer = None  # DERs of the live TLS link's chain (runtime), None without TLS
 
     def load(self):
@@ -124,7 +123,8 @@ class Link:
 def install(st):
     st.link = link = Link(st.storage.persist("link"))
     link.load()
-    link.events = seclog.SecLog(st.storage)
+    st.seclog = seclog.SecLog(st.storage)
+    st.queues.append(st.seclog)
     st.config.add_keys(_KEYS, checks={"AuthorizationKey": lambda v: _set_key(st, v),
                                       "SecurityProfile": lambda v: _set_profile(st, v)})
     _seed_profile(st)
@@ -427,10 +427,10 @@ def _describe(error):
 
 
 def _notified(st, payload, ctx):
-    st.link.events.done(ctx)
+    st.seclog.done(ctx)
 
 
 def _notify_failed(st, ctx, reason):
-    gone = st.link.events.failed(st.now, ctx, reason)
+    gone = st.seclog.failed(st.now, ctx, reason)
     if gone is not None:  # seclog.py: not sent again; the security log keeps it
         st.log("warn", "SecurityEventNotification %s (%s): kept in the security log only" % (gone, reason))

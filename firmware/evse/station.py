@@ -16,7 +16,6 @@ input being handled; wall time is clock.unix().
 """
 import gc
 
-from evse import timestamp
 from evse.wire import rpc, schema
 from evse.compat import const
 from evse.config import Config
@@ -96,6 +95,12 @@ class Station:
         self.cache = None  # authorize.py: the Authorization Cache
         self.on_authorized = None  # fn(st, cid, id_tag, idTagInfo, purpose): transaction.py
         self.txq = None  # transaction.py: durable transaction message queue
+        # Send queues (durable, feature-owned; txq, seclog): each offers
+        # head_call(st, now) -> (action, payload, ctx, order) or None,
+        # retry_ms(now), pending(st), corrupt, name and last (the order an
+        # outbox item queued now follows). The hub sends the lowest order.
+        self.queues = []
+        self.seclog = None  # seclog.py (security feature): the security log and its notifications
         self.tx_store = None  # transaction.py: running-transaction snapshot
         self.reset_kind = None  # remote.py: "Soft"/"Hard" while a reset is pending
         self.vendors = {}  # DataTransfer vendorId -> fn(st, messageId, data) -> (status, data)
@@ -151,8 +156,7 @@ class Station:
     def _check_storage(self):
         """Corrupt state fell back to defaults: say so, as a security event."""
         bad = [name for name, p in getattr(self.storage, "opened", ()) if p.error == "corrupt"]
-        if self.txq is not None and self.txq.j.error == "corrupt":
-            bad.append("txq")
+        bad += [q.name for q in self.queues if q.corrupt]
         for name in bad:
             self.security_event("StorageCorrupted", name + " reset to defaults")
         err = getattr(self.storage, "error", None)
@@ -169,16 +173,13 @@ class Station:
         (SecurityEventNotification) through its durable queue once the CSMS
         has accepted the boot (seclog.py). The one entry point for features."""
         self.log("security", kind + (": " + info if info else ""))
+        sl = self.seclog
+        if sl is None:
+            return  # a build without the security feature: the log line only
         unix = self.clock.unix()
-        p = {"type": kind[:50], "timestamp": timestamp.format_utc(unix)}
-        if info:
-            p["techInfo"] = info[:255]
-        ev = self.link.events if self.link is not None else None
-        if ev is None:
-            return self.send("SecurityEventNotification", p)  # no security feature: RAM only
+        p = sl.payload(unix, kind, info)
         try:
-            ev.record(unix, p["type"], p.get("techInfo"))
-            dropped = ev.notify(p)
+            dropped = sl.keep(p, unix)
         except Exception as e:  # noqa: BLE001 - flash failure: still tell the CSMS
             self.log("error", "security log: " + repr(e))
             return self.send("SecurityEventNotification", p)
@@ -304,10 +305,11 @@ class Station:
     def next_ms(self, now):
         """Ms until tick() has work (None: only an input can wake the core)."""
         t = self.timers.next_ms(now)
-        ev = self.link.events if self.link is not None else None
-        for r in (self.rpc.ms_left(now), self.board.poll_ms,
-                  self.txq.retry_ms(now) if self.txq else None,
-                  ev.retry_ms(now) if ev is not None else None):
+        for r in (self.rpc.ms_left(now), self.board.poll_ms):
+            if r is not None and (t is None or r < t):
+                t = r
+        for q in self.queues:
+            r = q.retry_ms(now)
             if r is not None and (t is None or r < t):
                 t = r
         return t
@@ -335,8 +337,14 @@ class Station:
                 i += 1
             self.log("warn", "outbox full, dropped " + self.outbox[i][0])
             self.outbox.pop(i)
-        # The 4th field orders it after transaction records queued before it.
-        item = [action, payload, ctx, self.txq.last if self.txq else 0, triggered or self.triggering]
+        if not schema.has_result(action):
+            raise ValueError("no schema row for the answer to " + action)
+        # The 4th field orders it after the queues' records queued before it.
+        order = 0
+        for q in self.queues:
+            if q.last > order:
+                order = q.last
+        item = [action, payload, ctx, order, triggered or self.triggering]
         if front:
             self.outbox.insert(0, item)
         else:
@@ -375,19 +383,16 @@ class Station:
             if self._may_send(self.outbox[i]):
                 first = i
                 break
-        q = self.txq
-        if q is not None and self.registration == "Accepted" and q.ready(now) and (
-                first is None or q.head_seq() <= self.outbox[first][3]):
-            h = q.head()
-            if h is not None:
-                return self._call(h[0], h[1], (h[2], h[1].get("idTag")), now)
+        best = None  # the queues' head of the lowest order
+        for q in self.queues:
+            h = q.head_call(self, now)
+            if h is not None and (best is None or h[3] < best[3]):
+                best = h
+        if best is not None and (first is None or best[3] <= self.outbox[first][3]):
+            return self._call(best[0], best[1], best[2], now)
         if first is not None:
             action, payload, ctx = self.outbox.pop(first)[:3]
             self._call(action, payload, ctx, now)
-        elif self.registration == "Accepted" and self.link is not None and self.link.events is not None:
-            h = self.link.events.head(now)  # durable security events, when nothing else waits
-            if h is not None:
-                self._call("SecurityEventNotification", h[1], h[0], now)
 
     def _call(self, action, payload, ctx, now):
         frame = self.rpc.call(action, payload, now, ctx)
@@ -436,7 +441,7 @@ class Station:
         # A04.FR.04: a frame that is not valid OCPP goes to the security log
         # (seclog.py keeps a flood to one record per window, and so the
         # diagnostics log too). False without the security feature.
-        if self.link is None or self.link.events is None:
+        if self.seclog is None:
             return False
         from evse import seclog
         seclog.invalid_message(self, what)

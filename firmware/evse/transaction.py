@@ -45,6 +45,7 @@ def from_record(rec):
 
 def install(st):
     st.txq = TxQueue(st.storage.journal("txq", max_bytes=32768), log=st.log)
+    st.queues.append(st.txq)
     st.txq.on_full = lambda full: st.exhausted("transaction queue", full)
     st.tx_store = st.storage.persist("tx")
     st.on_authorized = decided

@@ -149,6 +149,24 @@ class TxQueue:
         t = self.txids.get(local)
         return None if t is None else t[0]
 
+    # -- the send-queue seam (Station._pump, next_ms, _check_storage, remote._delivered) --
+    name = "txq"
+
+    @property
+    def corrupt(self):
+        return self.j.error == "corrupt"
+
+    def head_call(self, st, now):
+        """(action, payload, ctx, order) to send now, or None: the head once
+        the boot is accepted and its retry wait is over; ctx (seq, idTag)."""
+        if st.registration != "Accepted" or not self.ready(now):
+            return None
+        h = self.head()
+        return None if h is None else (h[0], h[1], (h[2], h[1].get("idTag")), h[2])
+
+    def pending(self, st):
+        return bool(self.index)
+
     def head_seq(self):
         return self.index[0][0] if self.index else None
 

@@ -170,6 +170,11 @@ def check_item(obj: str, path: str, v: "Any") -> "tuple[str, str] | None":
     return None if e is None else (e[0], path + "." + e[1])
 
 
+def has_result(action: str) -> bool:
+    """True when the answer to our request `action` has a schema row."""
+    return type(action) is str and action.isalpha() and _line("+" + action) is not None
+
+
 def check_result(action: str, payload: "Any") -> "tuple[str, str] | None":
     """Validate the CALLRESULT payload answering our request `action`.
 
