@@ -24,3 +24,12 @@ def make(tmp_path):
     yield new
     for e in envs:
         e.close()
+
+
+@pytest.fixture
+def srv():
+    """A loopback HTTP(S) file server for downloads and uploads (httpserver.py)."""
+    from httpserver import HttpServer
+    s = HttpServer()
+    yield s
+    s.close()

@@ -24,13 +24,6 @@ def pki() -> Pki:
     return Pki("ec")
 
 
-@pytest.fixture
-def srv():
-    s = HttpServer()
-    yield s
-    s.close()
-
-
 def provision(e: Any, pki: Pki) -> None:
     from evse import certificates
     e.st.do(lambda: certificates.provision(e.st.station, MF_ROOT, pki.root_pem, replace=True))

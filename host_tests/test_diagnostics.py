@@ -12,13 +12,6 @@ from httpserver import HttpServer
 from rig import Rig
 
 
-@pytest.fixture
-def srv():
-    s = HttpServer()
-    yield s
-    s.close()
-
-
 def make_rig(tmp_path) -> Rig:
     return Rig(str(tmp_path / "data"), features=FEATURES).connect()
 

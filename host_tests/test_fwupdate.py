@@ -7,7 +7,6 @@ import pytest
 from evse import timestamp
 from evse.fwimage import Slots
 from fwkit import FEATURES, Pki, boot, events, fw_statuses, image, provision_root, run_jobs
-from httpserver import HttpServer
 from rig import Rig
 from test_conformance_harness import case
 
@@ -15,13 +14,6 @@ from test_conformance_harness import case
 @pytest.fixture(scope="module")
 def pki() -> Pki:
     return Pki("ec")
-
-
-@pytest.fixture
-def srv():
-    s = HttpServer()
-    yield s
-    s.close()
 
 
 def make_rig(tmp_path, pki: Pki) -> Rig:
