@@ -878,3 +878,27 @@ def test_replace_appends_and_deletes_in_one_write_and_a_torn_one_keeps_the_new_r
         assert sorted(k for _, k, _ in Journal(d).open()) == live
     with pytest.raises(KeyError):
         j.replace([999], 5, b"x")
+def _crc_record(seq, kind, payload):
+    import struct
+    import zlib
+    rec = struct.pack("<IBH", seq, kind, len(payload)) + payload
+    return rec + struct.pack("<I", zlib.crc32(rec))
+
+
+@pytest.mark.parametrize("content,kept", [
+    (_crc_record(0xFFFFFFFF, 1, b"x"), []),  # the oldest segments may be gone: any first seq goes
+    (_crc_record(0, 253, b"\xff\xff\xff\xff") + _crc_record(7, 1, b"a"), []),
+])
+def test_a_last_u32_seq_read_back_ends_the_log(tmp_path, content, kept):
+    """Found by fuzzing (fuzz_corpus/flash): a CRC-good record or checkpoint
+    whose seq is the last u32 made the next append fail in struct.pack
+    (struct.error escaped append()); it ends the log like any bad record."""
+    d = str(tmp_path / "j")
+    os.makedirs(d)
+    with open(d + "/00000001.log", "wb") as f:
+        f.write(content)
+    j = Journal(d)
+    assert [r[2] for r in j.open()] == kept
+    assert j.error == "corrupt"
+    j.append(1, b"b")
+    assert [r[2] for r in Journal(d).open()] == kept + [b"b"]

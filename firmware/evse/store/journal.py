@@ -35,6 +35,7 @@ _K_CHECKPOINT = const(253)
 _K_DELETE = const(255)
 KIND_MAX = const(252)  # kinds above are the journal's own
 DATA_MAX = const(65530)  # len is u16
+_SEQ_END = 0xFFFFFFFF  # seq is u32 (a big int on 32-bit ports: no const)
 _BIG = const(1024)  # records longer than this are parsed from the file (load)
 _PIECE = const(256)  # bytes per write of a record written in pieces
 
@@ -220,6 +221,10 @@ class Journal:
                     if r is None:
                         return prev, off, False
                     seq, kind, ln, arg = r
+                    if max(seq, arg) >= _SEQ_END:
+                        # A u32 that leaves no next seq is no record we
+                        # wrote (4e9 of them): the log ends here.
+                        return prev, off, False
                     if kind == _K_CHECKPOINT:
                         if seq or off or not first:
                             return prev, off, False
