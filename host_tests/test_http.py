@@ -143,6 +143,9 @@ BAD = [
     b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel",  # truncated
     b"HTTP/1.1 200 OK\r\nX: " + b"a" * 3000 + b"\r\n\r\n",  # head too long
     b"HTTP/1.1 200 OK\r\n",  # closed in the head
+    # Latin-1 superscripts pass CPython's isdigit(), then int() raised ValueError (not HttpError).
+    b"HTTP/1.1 \xb200 OK\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: \xb9\r\n\r\n",
 ]
 
 

@@ -36,6 +36,12 @@ class HttpError(OSError):
         self.status = status
 
 
+def _digits(s):
+    """ASCII digits only: CPython's isdigit() also takes latin-1 superscripts (0xB2),
+    which int() then refuses with a ValueError, not an HttpError."""
+    return bool(s) and all("0" <= c <= "9" for c in s)
+
+
 # -- URLs ----------------------------------------------------------------------
 
 def parse_url(url):
@@ -210,7 +216,7 @@ class Response:
     def _parse_head(self, raw):
         lines = raw.decode("latin-1").split("\r\n")  # ISO-8859-1: never fails
         parts = lines[0].split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or len(parts[1]) != 3 or not parts[1].isdigit():
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or len(parts[1]) != 3 or not _digits(parts[1]):
             raise HttpError("bad status line")
         self.status = int(parts[1])
         self.reason = parts[2] if len(parts) > 2 else ""
@@ -231,7 +237,7 @@ class Response:
         hd = self.headers
         if self._method == "HEAD" or s < 200 or s in (204, 304):
             cl = hd.get("content-length", "")
-            self.length = int(cl) if cl.isdigit() else None  # HEAD: the size a GET would get
+            self.length = int(cl) if _digits(cl) else None  # HEAD: the size a GET would get
             return _DONE
         if hd.get("content-encoding", "identity").lower() != "identity":
             raise HttpError("content-encoding not supported", s)
@@ -244,7 +250,7 @@ class Response:
         if cl is None:
             return _EOF
         vals = [v.strip() for v in cl.split(",")]
-        if not vals[0].isdigit() or any(v != vals[0] for v in vals):
+        if not _digits(vals[0]) or any(v != vals[0] for v in vals):
             raise HttpError("bad content-length", s)
         self.length = self._left = int(vals[0])
         return _LEN if self._left else _DONE
