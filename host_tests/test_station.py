@@ -259,3 +259,15 @@ def test_send_queues_are_a_seam_and_send_needs_a_schema_row(tmp_path):
     assert {"vendorId": "probe"} in r.sent("DataTransfer") and q.sent
     with pytest.raises(ValueError):
         r.st.send("NoSuchAction", {})
+
+
+@pytest.mark.parametrize("entry,operative", [([], True), ([False], False), (["x"], True), ([True, 5], True),
+                                             ([False, "Operative", 1], True), ([True, "Inoperative"], False)])
+def test_any_shape_of_availability_on_flash_boots(tmp_path, entry, operative):
+    """Found by fuzzing (fuzz_corpus/flash): a CRC-good availability.json
+    whose entry was a short list raised IndexError in the constructor: the
+    station could not boot. Any shape now boots, a bad entry as Operative."""
+    from evse.snapshot import Snapshot
+    Snapshot(str(tmp_path / "availability.json")).save([True, entry])
+    st = Station(board=SimBoard(), clock=VirtualClock(), storage=FileStorage(str(tmp_path)))
+    assert st.connectors[1].operative is operative and st.connectors[1].scheduled is None

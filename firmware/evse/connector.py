@@ -40,7 +40,11 @@ def install(st):
         for i, op in enumerate(data[:st.ncon + 1]):
             c = st.connectors[i]
             if isinstance(op, list):  # [operative, scheduled change or None]
-                op, c.scheduled = op[0], op[1] if op[1] in ("Operative", "Inoperative") else None
+                # Any shape read back from flash boots: a short list is no
+                # scheduled change (an IndexError here stopped every boot).
+                sched = op[1] if len(op) > 1 else None
+                op = op[0] if op else True
+                c.scheduled = sched if sched in ("Operative", "Inoperative") else None
             c.operative = op is not False
             if c.scheduled is not None:
                 # 5.2: the change waited for a transaction a power cut ended
