@@ -5,7 +5,7 @@ NODE    := node_modules/.stamp-deps
 FW_SRC  := $(shell find firmware boards -name '*.py' 2>/dev/null)
 SIM_URL ?=
 
-.PHONY: test browser pytest mpy check build sim bench bench-crypto flashwear memreport mcu-check fuzz soak conformance clean fleet-demo locust-demo deploy repl image package-json
+.PHONY: test browser pytest mpy check build sim bench bench-crypto flashwear memreport mcu-check fuzz fuzz-long soak conformance clean fleet-demo locust-demo deploy repl image package-json
 
 test: $(VENV) $(NODE) browser check mpy pytest
 
@@ -54,8 +54,17 @@ export MICROPY
 mcu-check: $(VENV)
 	$(PY) tools/mcucheck.py $(if $(MICROPY),--micropython $(MICROPY))
 
+# The hypothesis fuzz tests at 20,000 examples (the station's split over two
+# processes) and the replay of the kept corpus; prints the inputs per surface.
+FUZZ_EXAMPLES ?= 20000
 fuzz: $(VENV)
-	FUZZ_EXAMPLES=20000 $(PY) -m pytest -q host_tests/test_fuzz_station.py host_tests/test_schema.py host_tests/test_pki_der.py
+	$(PY) tools/fuzz.py quick --examples $(FUZZ_EXAMPLES)
+
+# Coverage-guided (atheris) fuzz of every input surface in SECONDS, two
+# processes at once; a table per surface, the corpus kept in host_tests/fuzz_corpus.
+SECONDS ?= 600
+fuzz-long: $(VENV)
+	$(PY) tools/fuzz.py long --seconds $(SECONDS)
 
 soak: $(VENV)
 	$(PY) tools/soak.py --sessions 60 --seed 1 --seconds 600
