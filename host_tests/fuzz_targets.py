@@ -302,7 +302,7 @@ def _answer(rig: Any, text: str) -> Any:
 
 
 def jsonstream(data: bytes) -> None:
-    from evse import jsonstream as js
+    from evse.wire import jsonstream as js
     src = Src(data)
     if src.u8() & 1:
         # Small documents: the reader agrees with json.loads on what is JSON.
@@ -312,7 +312,7 @@ def jsonstream(data: bytes) -> None:
         except UnicodeDecodeError:
             return
         try:
-            ours: Any = js.loads(text)
+            ours: Any = js.Reader(text, max_depth=64, max_size=None, max_number=None).document()
         except js.JsonError:
             ours = js.JsonError
         try:
@@ -341,7 +341,7 @@ _KEY = b"0123456789abcdef"
 
 
 def _ws_events(chunks: list[bytes]) -> list[Any]:
-    from evse.ws import WsClient
+    from evse.link.ws import WsClient
     ws = WsClient("h", "/cp", key=_KEY, max_message=4096)
     ev: list[Any] = []
     for c in chunks:
@@ -357,7 +357,7 @@ def _ws_events(chunks: list[bytes]) -> list[Any]:
 
 
 def ws(data: bytes) -> None:
-    from evse.ws import accept_key
+    from evse.link.ws import accept_key
     from binascii import b2a_base64
     src = Src(data)
     head = b""
@@ -414,7 +414,7 @@ _LOOP: asyncio.AbstractEventLoop | None = None
 
 
 def http(data: bytes) -> None:
-    from evse import http as h
+    from evse.link import http as h
     global _LOOP
     src = Src(data)
     replies = [src.take(src.below(1024)) for _ in range(src.below(4) + 1)]
@@ -459,7 +459,7 @@ def http(data: bytes) -> None:
 
 
 def _parse(raw: bytes, cut: int) -> Any:
-    from evse.http import HttpError, Response
+    from evse.link.http import HttpError, Response
     r = Response()
     body = bytearray()
     try:

@@ -267,7 +267,7 @@ def test_any_shape_of_availability_on_flash_boots(tmp_path, entry, operative):
     """Found by fuzzing (fuzz_corpus/flash): a CRC-good availability.json
     whose entry was a short list raised IndexError in the constructor: the
     station could not boot. Any shape now boots, a bad entry as Operative."""
-    from evse.snapshot import Snapshot
+    from evse.store.snapshot import Snapshot
     Snapshot(str(tmp_path / "availability.json")).save([True, entry])
     st = Station(board=SimBoard(), clock=VirtualClock(), storage=FileStorage(str(tmp_path)))
     assert st.connectors[1].operative is operative and st.connectors[1].scheduled is None

@@ -57,11 +57,12 @@ def _instrument() -> None:
     _paths()
     with atheris.instrument_imports(include=["evse", "boards"]):
         import evse
-        for sub in ("", "pki"):
-            d = os.path.join(os.path.dirname(evse.__file__), sub)
-            for name in sorted(os.listdir(d)):
+        top = os.path.dirname(evse.__file__)
+        for d, _, names in sorted(os.walk(top)):
+            pkg = "evse" + d[len(top):].replace(os.sep, ".")
+            for name in sorted(names):
                 if name.endswith(".py") and name != "__init__.py":
-                    __import__(".".join(["evse", sub, name[:-3]]).replace("..", "."))
+                    __import__(pkg + "." + name[:-3])
         import boards.sim.board  # noqa: F401
 
 
