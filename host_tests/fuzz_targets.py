@@ -346,9 +346,15 @@ def _ws_events(chunks: list[bytes]) -> list[Any]:
     ev: list[Any] = []
     for c in chunks:
         ws.receive_data(c)
-        assert len(ws._msg) <= ws.max_message and len(ws._ctl) <= 125
+        assert ws._mlen <= ws.max_message and len(ws._ctl) <= 125
         assert len(ws._buf) <= 4096 + 14 + 4096, len(ws._buf)
-        ev += ws.events()
+        while True:
+            got = ws.events()
+            if not got:
+                break
+            # A big text comes as a Frame lent out of the receive buffer until release().
+            ev += [("text", e[1].text()) if e[0] == "text" and not isinstance(e[1], str) else e for e in got]
+            ws.release()
         if ws.fail_bytes():  # its mask key is random: the code says what it is
             ev.append(("fail", ws.fail_code))
         if ws.state == "closed":
@@ -357,7 +363,7 @@ def _ws_events(chunks: list[bytes]) -> list[Any]:
 
 
 def ws(data: bytes) -> None:
-    from evse.link.ws import accept_key
+    from evse.link.wshandshake import accept_key
     from binascii import b2a_base64
     src = Src(data)
     head = b""
