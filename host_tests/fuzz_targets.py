@@ -249,7 +249,7 @@ def station(data: bytes) -> None:
         rig.reboot()
         after = state_view(rig.st)
         # AQ-7.2: a transaction cut by the reboot is stopped, its StopTransaction queued.
-        assert all(rig.st.txq.has_stop(local) for local in running), running
+        assert all(rig.st.transactions.queue.has_stop(local) for local in running), running
         assert before == after, {k: (v, after.get(k)) for k, v in before.items() if after.get(k) != v}
         corrupt = [t for lvl, t in rig.logs[n_logs:] if "StorageCorrupted" in t or lvl == "error"]
         assert not corrupt, corrupt

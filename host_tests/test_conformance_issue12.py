@@ -204,7 +204,7 @@ def test_d12_unregistered_transaction(make):
     e.wait_status("Finishing", timeout=6)
     assert e.st.do(lambda: e.st.station.board.ev_state(1)["relay"]) is False
     # Two attempts, then the Start is discarded and its Stop with it (logged).
-    wait_for(lambda: e.st.do(lambda: len(e.st.station.txq)) == 0, 8, "transaction queue empty")
+    wait_for(lambda: e.st.do(lambda: len(e.st.station.transactions.queue)) == 0, 8, "transaction queue empty")
     e.settle(1.5)
     assert len(e.calls("StartTransaction")) == 2 and e.calls("StopTransaction") == []
 

@@ -374,7 +374,7 @@ def test_22_memory_exhaustion_for_the_transaction_queue_and_the_flash(tmp_path: 
 
     def exhaustions() -> list[str]:
         return [ln for ln in seclog.lines(r.st) if " MemoryExhaustion " in ln]
-    q = r.st.txq
+    q = r.st.transactions.queue
     from evse.store.journal import MemJournal
     q.j = MemJournal(2000)
     for _ in range(60):

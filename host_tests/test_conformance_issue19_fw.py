@@ -177,7 +177,7 @@ def test_24_start_transaction_attempts_are_bounded(make):
     e.cmd("plug")
     e.wait_call("StartTransaction", 3, timeout=8)  # retried 1 s, then 2 s later
     e.wait_status("Finishing", timeout=4)  # not registered: stopped (StopTransactionOnInvalidId)
-    wait_for(lambda: e.st.do(lambda: len(e.st.station.txq)) == 0, 5, "transaction queue empty")
+    wait_for(lambda: e.st.do(lambda: len(e.st.station.transactions.queue)) == 0, 5, "transaction queue empty")
     e.settle(4)  # no 4th attempt after TransactionMessageAttempts=3, no Stop without an id
     assert len(e.calls("StartTransaction")) == 3 and e.calls("StopTransaction") == []
     # The record of the session is in the diagnostics log (GetDiagnostics reaches it).

@@ -65,7 +65,7 @@ def test_start_callerror_on_every_attempt_is_discarded_and_logged(tmp_path):
     r.cs.fail.clear()
     r.run(60000)
     assert len(r.sent("StartTransaction")) == 2 and r.sent("StopTransaction") == []
-    assert len(r.st.txq) == 0
+    assert len(r.st.transactions.queue) == 0
     logged = [t for t in r.st.diag.log.lines(None, None) if "txqueue" in t]  # the diagnostics log
     assert any("StartTransaction discarded after 2 attempts" in t and "idTag=AA" in t and "meterStart=" in t
                for t in logged), logged
@@ -89,12 +89,12 @@ def test_incomplete_start_answer_acts_on_its_status(tmp_path):
     c = r.st.connectors[1]
     transaction.start_answer_incomplete(r.st, {"idTagInfo": {"status": "Invalid"}}, (c.tx.local, "AA"))
     assert c.tx is None and r.sent("StopTransaction") == []  # queued behind its Start
-    assert r.st.txq.has_stop(r.st.txq.head_seq())
+    assert r.st.transactions.queue.has_stop(r.st.transactions.queue.head_seq())
 
 
 def test_energy_register_survives_a_lower_meter(tmp_path):
     r = Rig(str(tmp_path), tags={"AA": "Accepted"}).connect()
-    reg = r.st.txq.register
+    reg = r.st.transactions.register
     reg.reported(1, 500)
     r.board.ports[0].meter.reg.wh = 480  # restored from an older save
     r.reboot()

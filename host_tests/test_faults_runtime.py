@@ -211,7 +211,7 @@ def test_journal_memoryerror_at_transaction_start_stays_safe(tmp_path):
     reported, and the next session works."""
     from rig import Rig
     r = Rig(str(tmp_path), tags={"AA": "Accepted"}).connect()
-    with Inject(type(r.st.txq), "_append") as f:
+    with Inject(type(r.st.transactions.queue), "_append") as f:
         r.cmd("card", "AA")
         r.cmd("plug")
         r.run(2000)
@@ -238,7 +238,7 @@ def test_stop_card_memoryerror_still_stops(csms, station, site):
     assert csms.call("CP1", call.ChangeConfiguration(key="StopTxnSampledData",
                                                      value="Energy.Active.Import.Register")).status == "Accepted"
     charging(station, csms)
-    obj, name = (st.txq, "stop") if site == "journal" else (transaction, "_reading")
+    obj, name = (st.transactions.queue, "stop") if site == "journal" else (transaction, "_reading")
     with Inject(obj, name) as f:
         station.command("card", "AA")
         wait_for(lambda: f.hits == 1, 5, "fault hit")

@@ -75,7 +75,7 @@ def test_install_order_does_not_matter(tmp_path):
         r.call("GetConfiguration", {})
         # The transaction queue's own warnings (kept by TxQueue at install)
         # reach the log GetDiagnostics uploads, whatever the order.
-        r.st.txq.log("warn", "txqueue full: oldest MeterValues dropped")
+        r.st.transactions.queue.log("warn", "txqueue full: oldest MeterValues dropped")
         diag = [line.split(" ", 1)[1] for line in r.st.diag.log.lines(None, None)]
         assert "warn txqueue full: oldest MeterValues dropped\n" in diag, features
         out = [diag]

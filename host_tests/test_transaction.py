@@ -208,18 +208,18 @@ def test_callerror_retries_then_discard(rig):
     rig.run(100 * 1000)
     # TransactionMessageAttempts = 3: retried after 10 s, then 2 x 10 s, then discarded.
     assert [t - t0 for t in stops()] == [0, 10000, 30000]
-    assert len(rig.st.txq) == 0 and any("discarded" in t for _, t in rig.logs)
+    assert len(rig.st.transactions.queue) == 0 and any("discarded" in t for _, t in rig.logs)
 
 
 def test_full_queue_drops_oldest_meter_values_never_start_stop(tmp_path):
     rig = Rig(str(tmp_path), tags={"AA": "Accepted"})
-    rig.st.txq.j.max_bytes = 4096  # a small flash budget for the test
+    rig.st.transactions.queue.j.max_bytes = 4096  # a small flash budget for the test
     rig.st.cache.update("AA", {"status": "Accepted"}, rig.clock.unix())
     rig.call("ChangeConfiguration", {"key": "MeterValueSampleInterval", "value": "1"})
     session(rig)  # offline: everything queues
     rig.run(600 * 1000)
     rig.cmd("card", "AA")
-    kinds = [rec[1] for rec in rig.st.txq.index]
+    kinds = [rec[1] for rec in rig.st.transactions.queue.index]
     assert kinds[0] == 1 and kinds[-1] == 2  # START first, STOP last: both kept
     assert any("oldest MeterValues dropped" in t for _, t in rig.logs)
     rig.connect()
@@ -251,7 +251,7 @@ def test_power_loss_uses_the_journal_when_the_meter_lost_its_register(tmp_path):
     rig = Rig(str(tmp_path), tags={"AA": "Accepted"}).connect()
     session(rig)
     rig.run(200 * 1000)
-    saved = rig.st.txq.register.floor[1]  # the highest energy reported
+    saved = rig.st.transactions.register.floor[1]  # the highest energy reported
     assert rig.sent("MeterValues") and not os.path.exists(str(tmp_path / "register.json"))
     rig.disconnect()
     rig.board = SimBoard()  # a meter that restarted from 0
@@ -442,7 +442,7 @@ def test_power_cut_between_start_answer_and_snapshot_loses_no_stop(tmp_path):
     r.st.cache.update("AA", {"status": "Accepted"}, r.clock.unix())
     r.cmd("card", "AA")
     r.cmd("plug")  # offline: StartTransaction journalled
-    r.st.tx_store.snap.save = cut  # the cut hits the next tx.json write
+    r.st.transactions.snapshot.snap.save = cut  # the cut hits the next tx.json write
     with pytest.raises(Cut):
         r.connect()
     r.reboot()
@@ -452,7 +452,7 @@ def test_power_cut_between_start_answer_and_snapshot_loses_no_stop(tmp_path):
     assert len(stops) == 1 and stops[0]["reason"] == "PowerLoss"
     starts_answered = r.cs.tx_id
     assert stops[0]["transactionId"] == starts_answered  # the latest id the CSMS gave
-    assert len(r.st.txq) == 0
+    assert len(r.st.transactions.queue) == 0
 
 
 def test_power_cut_between_stop_and_snapshot_sends_one_stop(tmp_path):
@@ -464,7 +464,7 @@ def test_power_cut_between_stop_and_snapshot_sends_one_stop(tmp_path):
     r.run(3000)
     r.disconnect()
     r.cmd("card", "AA")  # the snapshot is cleared only when the STOP is answered
-    assert r.st.tx_store.load()[0] is not None
+    assert r.st.transactions.snapshot.load()[0] is not None
     r.reboot()
     r.connect()
     r.run(5000)
@@ -533,7 +533,7 @@ def test_energy_floor_survives_a_power_cut_in_the_journal_alone(tmp_path):
     rig.run(120 * 1000)
     rig.cmd("card", "AA")  # stop: every record answered
     last = rig.sent("StopTransaction")[-1]["meterStop"]
-    assert last > 0 and len(rig.st.txq) == 0 and not os.path.exists(str(tmp_path / "register.json"))
+    assert last > 0 and len(rig.st.transactions.queue) == 0 and not os.path.exists(str(tmp_path / "register.json"))
     rig.disconnect()
     rig.board = SimBoard()  # a meter that restarted from 0
     rig.reboot()

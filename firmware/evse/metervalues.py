@@ -57,7 +57,7 @@ def send_tx_values(st, c, mv, reading):
     if tx.tx_id is not None:
         p["transactionId"] = tx.tx_id
     transaction.carried(st, c.id, reading[0])
-    st.txq.meter(tx.local, p, reading[0], st.clock.unix())
+    st.transactions.queue.meter(tx.local, p, reading[0], st.clock.unix())
 
 
 def _tx_read(st, c, mv_key, context):

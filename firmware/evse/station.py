@@ -94,14 +94,13 @@ class Station:
         self.avail_store = None  # connector.py: persisted availability
         self.cache = None  # authorize.py: the Authorization Cache
         self.on_authorized = None  # fn(st, cid, id_tag, idTagInfo, purpose): transaction.py
-        self.txq = None  # transaction.py: durable transaction message queue
+        self.transactions = None  # transaction.py: TxState (the queue, the snapshot, the energy register)
         # Send queues (durable, feature-owned; txq, seclog): each offers
         # head_call(st, now) -> (action, payload, ctx, order) or None,
         # retry_ms(now), pending(st), corrupt, name and last (the order an
         # outbox item queued now follows). The hub sends the lowest order.
         self.queues = []
         self.seclog = None  # seclog.py (security feature): the security log and its notifications
-        self.tx_store = None  # transaction.py: running-transaction snapshot
         self.reset_kind = None  # remote.py: "Soft"/"Hard" while a reset is pending
         self.vendors = {}  # DataTransfer vendorId -> fn(st, messageId, data) -> (status, data)
         self.triggers = {}  # TriggerMessage requestedMessage -> fn(st, cid); any feature adds its own

@@ -44,10 +44,8 @@ def from_record(rec):
 
 
 def install(st):
-    st.txq = TxQueue(st.storage.journal("txq", max_bytes=32768), log=st.log)
-    st.queues.append(st.txq)
-    st.txq.on_full = lambda full: st.exhausted("transaction queue", full)
-    st.tx_store = st.storage.persist("tx")
+    t = st.transactions = TxState(st)
+    st.queues.append(t.queue)
     st.on_authorized = decided
     # C-03 (optional): energy an invalid idTag may still take; 0 = none.
     st.config.add_key("MaxEnergyOnInvalidId", "int", 0, lo=0, hi=1000000)
@@ -64,8 +62,19 @@ def install(st):
     for c in st.connectors[1:]:
         st.on_timer["ct%d" % c.id] = _connection_timeout
         st.on_timer["cap%d" % c.id] = _cap_timer
-    st.txq.register = Register(st.storage.persist("register"), st.ncon, st.txq)
     _recover(st)
+
+
+class TxState:
+    """st.transactions: the feature's state in one object: the durable
+    message queue (txqueue.py), the running transactions' snapshot and the
+    energy register."""
+
+    def __init__(self, st):
+        self.queue = TxQueue(st.storage.journal("txq", max_bytes=32768), log=st.log)
+        self.queue.on_full = lambda full: st.exhausted("transaction queue", full)
+        self.snapshot = st.storage.persist("tx")
+        self.register = Register(st.storage.persist("register"), st.ncon, self.queue)
 
 
 # ---- the energy register (deviation 10 rule, docs/CONFORMANCE.md) ----------
@@ -132,27 +141,27 @@ class Register:
 
 def reading(st, cid):
     """The meter of connector `cid` as reported: (Wh, W, dA, dV, SoC)."""
-    return st.txq.register.read(st, cid)
+    return st.transactions.register.read(st, cid)
 
 
 def reported(st, cid, wh):
-    st.txq.register.reported(cid, wh)
+    st.transactions.register.reported(cid, wh)
 
 
 def carried(st, cid, wh):
-    st.txq.register.carried(cid, wh)
+    st.transactions.register.carried(cid, wh)
 
 
 # ---- power loss ---------------------------------------------------------
 def save(st):
-    st.tx_store.save([c.tx.record() if c.tx else None for c in st.connectors[1:]])
+    st.transactions.snapshot.save([c.tx.record() if c.tx else None for c in st.connectors[1:]])
 
 
 def _recover(st):
     """AQ-7.2: a transaction cut by power loss is stopped after the reboot,
     with the last persisted meter value; its StopTransaction is queued and
     sent once the link is back."""
-    data = st.tx_store.load()
+    data = st.transactions.snapshot.load()
     stopped = set()
     if isinstance(data, list):
         for i, rec in enumerate(data[:st.ncon]):  # entry i: connector i + 1
@@ -163,13 +172,13 @@ def _recover(st):
                 stopped.add(tx.local)
                 # A cut between journalling the StopTransaction and saving the
                 # snapshot: it is already queued, do not stop it twice.
-                if not st.txq.has_stop(tx.local):
+                if not st.transactions.queue.has_stop(tx.local):
                     _queue_stop(st, tx, "PowerLoss", _last_meter(st, i + 1, tx), _last_time(st, i + 1, tx),
                                 cid=i + 1)
             except Exception:
                 st.log("error", "tx snapshot entry unusable: %r" % (rec,))
     # A StartTransaction journalled just before the cut, before the snapshot.
-    for local, payload in st.txq.open_starts():
+    for local, payload in st.transactions.queue.open_starts():
         if local not in stopped:
             tx = Transaction(local, payload.get("idTag"), None, payload.get("meterStart", 0),
                              timestamp.parse(payload.get("timestamp", "")) or st.clock.unix())
@@ -185,7 +194,7 @@ def _last_meter(st, cid, tx):
     try:
         wh = max(tx.last_meter, reading(st, cid)[0])
     except Exception:  # no such connector / meter unreadable at boot
-        wh = max(tx.last_meter, st.txq.floor(cid)[0])
+        wh = max(tx.last_meter, st.transactions.queue.floor(cid)[0])
     carried(st, cid, wh)  # the PowerLoss StopTransaction's record carries it
     return wh
 
@@ -193,7 +202,7 @@ def _last_meter(st, cid, tx):
 def _last_time(st, cid, tx):
     """The time of the last reading on flash for a transaction cut by power
     loss: its start, or a later energy record of its connector."""
-    return max(tx.last_time, st.txq.floor(cid)[1])
+    return max(tx.last_time, st.transactions.queue.floor(cid)[1])
 
 
 # ---- starting and stopping ---------------------------------------------
@@ -208,7 +217,7 @@ def start(st, c, id_tag, parent, reservation=None):
          "timestamp": timestamp.format_utc(now)}
     if reservation is not None:
         p["reservationId"] = reservation
-    local = st.txq.start(p, now)
+    local = st.transactions.queue.start(p, now)
     if c.status in ("Finishing", "Reserved"):
         # 4.9: Finishing -> Preparing (F2), Reserved -> Preparing (G2), then
         # Charging: neither goes straight to Charging. Queued after the
@@ -275,7 +284,7 @@ def _queue_stop(st, tx, reason, meter_stop, when, id_tag=None, cid=None):
         p["transactionId"] = tx.tx_id
     if tx.data is not None and tx.data.items:
         p["transactionData"] = tx.data.items
-    st.txq.stop(tx.local, p, cid, when)
+    st.transactions.queue.stop(tx.local, p, cid, when)
 
 
 def _reading(st, cid):
@@ -452,7 +461,7 @@ def _on_clear(st, ev):
 # ---- transaction messages answered ----------------------------------------
 def _start_answered(st, payload, ctx):
     seq = ctx[0]
-    if st.txq.head_seq() != seq:
+    if st.transactions.queue.head_seq() != seq:
         return  # stale answer (e.g. the record was dropped meanwhile)
     info = payload["idTagInfo"]
     for c in st.connectors[1:]:
@@ -464,12 +473,12 @@ def _start_answered(st, payload, ctx):
             if info.get("parentIdTag"):
                 tx.parent = info["parentIdTag"]
             save(st)
-            st.txq.answered(seq, payload)
+            st.transactions.queue.answered(seq, payload)
             authorize.remember(st, tx.id_tag, info)
             if info["status"] != "Accepted":
                 _invalid_at_start(st, c)
             return
-    st.txq.answered(seq, payload)
+    st.transactions.queue.answered(seq, payload)
     authorize.remember(st, ctx[1], info)  # its transaction is already over
 
 
@@ -481,7 +490,7 @@ def _stop_done(st, payload, ctx):
 def _stop_answered(st, payload, ctx):
     if ctx is None:
         return  # a clock-aligned MeterValues outside a transaction
-    st.txq.answered(ctx[0], payload)
+    st.transactions.queue.answered(ctx[0], payload)
     authorize.remember(st, ctx[1], payload.get("idTagInfo"))
 
 
@@ -499,7 +508,7 @@ def _tx_failed(st, ctx, reason):
     if ctx is None or reason == "link lost":
         return  # not queued durably / stays at the head, sent again after reconnect
     save(st)  # a STOP may be discarded now (nothing written when nothing changed)
-    if st.txq.failed(ctx[0], st.now, st.config.get("TransactionMessageAttempts"),
+    if st.transactions.queue.failed(ctx[0], st.now, st.config.get("TransactionMessageAttempts"),
                      1000 * st.config.get("TransactionMessageRetryInterval")):
         # Rule 12: the CSMS was reachable but never registered the
         # transaction (its StartTransaction is discarded, its record is in

@@ -38,7 +38,6 @@ class TxQueue:
         self.txids = {}  # local -> (CSMS transactionId, seq of its TXID record)
         self.attempts = 0  # failed attempts of the head record
         self.retry_at = None  # tick before which the head is not retried
-        self.register = None  # transaction.Register: the reported energy floor
         self.on_full = None  # fn(full): out of room (True) / room again (False)
         self.full = False
         journal.open(False)
