@@ -139,6 +139,21 @@ def test_watchdog_fed_only_while_the_core_ticks(tmp_path, monkeypatch):
     assert open(path).read() == "0"  # ran stable with the boot accepted
 
 
+def run_device(board, cfg, safe=False):
+    """main.run on its own loop in a thread, as the device runs it; returns
+    (thread, out): out["kind"] is the reset kind main.run returned."""
+    import threading
+    out = {}
+    loop = asyncio.new_event_loop()
+
+    def runner():
+        out["kind"] = loop.run_until_complete(main.run(None, board, cfg, SystemClock(), safe=safe))
+
+    th = threading.Thread(target=runner, daemon=True)
+    th.start()
+    return th, out
+
+
 def test_safe_mode_core_over_the_wire(tmp_path, monkeypatch):
     """Safe mode against the real CSMS: it boots and heartbeats, refuses to
     charge (no transaction feature), keeps the relay open, and a Reset from
@@ -147,16 +162,7 @@ def test_safe_mode_core_over_the_wire(tmp_path, monkeypatch):
     csms = CsmsThread(tags={"AA": "Accepted"}, heartbeat=1)
     hw = Hw()
     board = hw.board()
-    cfg = {"url": csms.url, "id": "SAFE1"}
-    out = {}
-    loop = asyncio.new_event_loop()
-    import threading
-
-    def runner():
-        out["kind"] = loop.run_until_complete(main.run(None, board, cfg, SystemClock(), safe=True))
-
-    th = threading.Thread(target=runner, daemon=True)
-    th.start()
+    th, out = run_device(board, {"url": csms.url, "id": "SAFE1"}, safe=True)
     try:
         csms.wait_call("BootNotification", cp_id="SAFE1", timeout=5)
         csms.wait_call("Heartbeat", cp_id="SAFE1", timeout=4)
@@ -282,7 +288,6 @@ def test_soft_reset_frees_the_old_core_before_building_the_new(tmp_path, monkeyp
     a Soft reset needed two cores' heap at once. When the next core is built
     the old one must be garbage (nothing references it)."""
     import gc
-    import threading
     import weakref
 
     monkeypatch.setattr(main, "DATA", str(tmp_path))
@@ -301,14 +306,7 @@ def test_soft_reset_frees_the_old_core_before_building_the_new(tmp_path, monkeyp
         return st
 
     monkeypatch.setattr(main, "make_station", make_station)
-    out = {}
-    loop = asyncio.new_event_loop()
-
-    def runner():
-        out["kind"] = loop.run_until_complete(main.run(None, board, cfg, SystemClock()))
-
-    th = threading.Thread(target=runner, daemon=True)
-    th.start()
+    th, out = run_device(board, cfg)
     try:
         csms.wait_call("BootNotification", cp_id="SOFT1", timeout=5)
         assert csms.call("SOFT1", call.Reset(type="Soft")).status == "Accepted"
