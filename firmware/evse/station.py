@@ -48,7 +48,7 @@ def _feature(name):
         return None
 
 
-_SENDABLE = set()  # actions send() found an answer row for
+_SENDABLE = set()  # type: set[str]  # actions send() found an answer row for
 
 
 def _noop(*_):
